@@ -1,0 +1,69 @@
+# The documented DAG: raw data -> ingest -> train -> score. `make help` lists targets.
+# Paths and sizes are variables: `make ingest INPUT=... DATASET=...`.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+export PYTHONPATH := $(CURDIR)
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+SHARED := $(abspath $(CURDIR)/../shared/data)
+# Default data: the 1,496-review IMDB slice (tests and demos).
+INPUT ?= $(SHARED)/imdb/mini/aclImdb
+INPUT_FORMAT ?= aclimdb
+DATASET ?= data/processed/imdb_mini
+MODEL ?= models/imdb_mini
+SCORED ?= data/scored/imdb_mini
+TRAIN_FLAGS ?= --epochs 3 --embedding_dim 64 --lstm_units 32 --max_tokens 300
+# Full IMDB (25k train / 25k test / 50k unlabeled), extracted to data/raw.
+FULL_DATASET ?= data/processed/imdb_full
+FULL_MODEL ?= models/imdb_full
+FULL_SCORED ?= data/scored/imdb_full
+
+.DEFAULT_GOAL := help
+.PHONY: help setup demo test lint format ingest train score data-full ingest-full train-full score-full full clean
+
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: setup.py constraints.txt
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version.split()[0]'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $@
+
+setup: $(VENV)/.installed ## Create .venv with the pinned dependencies (other targets do this when needed)
+
+demo: $(VENV)/.installed ## Whole flow on the IMDB slice: ingest -> train -> score, then print where results are
+	$(MAKE) --no-print-directory ingest train score EXTRA_FLAGS=--overwrite
+	@echo "demo done: dataset $(DATASET)/manifest.json, model $(MODEL)/metrics.json, scored Parquet $(SCORED)/scored/"
+
+test: $(VENV)/.installed ## Run the test suite
+	$(PY) -m pytest -q tests
+
+lint: $(VENV)/.installed ## ruff lint and format check
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+format: $(VENV)/.installed ## ruff format and fix
+	$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .
+
+ingest: $(VENV)/.installed ## Raw text INPUT -> TFRecords, vocabulary, manifest in DATASET
+	$(PY) -m pipelines.ingest --input $(INPUT) --input_format $(INPUT_FORMAT) --output_dir $(DATASET) $(EXTRA_FLAGS)
+
+train: $(VENV)/.installed ## DATASET -> trained, evaluated, exported model in MODEL
+	$(PY) -m lstm_model.train --dataset_dir $(DATASET) --model_dir $(MODEL) $(TRAIN_FLAGS) $(EXTRA_FLAGS)
+
+score: $(VENV)/.installed ## Score INPUT with MODEL -> Parquet in SCORED
+	$(PY) -m pipelines.score --input $(INPUT) --input_format $(INPUT_FORMAT) --model_dir $(MODEL) --output_dir $(SCORED) --passthrough_columns rating,folder,split $(EXTRA_FLAGS)
+
+data-full: $(VENV)/.installed ## Extract the full IMDB into data/raw (from ../shared, else download)
+	$(PY) -m pipelines.datasets imdb --cache_dir data/raw
+
+full: $(VENV)/.installed data-full ## Full IMDB: ingest, train (default config), score all 100k reviews
+	$(MAKE) --no-print-directory ingest INPUT=data/raw/aclImdb DATASET=$(FULL_DATASET) EXTRA_FLAGS=--overwrite
+	$(MAKE) --no-print-directory train DATASET=$(FULL_DATASET) MODEL=$(FULL_MODEL) TRAIN_FLAGS= EXTRA_FLAGS=--overwrite
+	$(MAKE) --no-print-directory score INPUT=data/raw/aclImdb MODEL=$(FULL_MODEL) SCORED=$(FULL_SCORED) EXTRA_FLAGS=--overwrite
+
+clean: ## Remove generated data, models and caches (not .venv, not data/raw)
+	rm -rf data/processed data/scored models .pytest_cache

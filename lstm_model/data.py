@@ -1,0 +1,97 @@
+"""tf.data input from the ingest pipeline's dataset directory.
+
+Reads only what ingest decided (manifest, vocabulary, TFRecords); re-derives
+nothing. Batches are padded per batch and bucketed by length, so a batch of
+short reviews is not padded to the longest review in the corpus.
+
+Element shapes: training/validation batches are (token_ids [batch, time] int32,
+label [batch] float32); evaluation batches add id [batch] string.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from lstm_model.config import TrainConfig
+from lstm_model.preprocessing import truncate_ids
+from schemas import names
+from schemas.tfrecord import feature_spec
+
+
+class DatasetError(ValueError):
+    """The dataset directory is missing or incomplete (message says what to run)."""
+
+
+def read_manifest(dataset_dir: str) -> dict:
+    import json
+
+    path = f"{dataset_dir.rstrip('/')}/{names.MANIFEST_FILE}"
+    if not tf.io.gfile.exists(path):
+        raise DatasetError(f"no {names.MANIFEST_FILE} in {dataset_dir}; run the ingest pipeline first (make ingest)")
+    with tf.io.gfile.GFile(path, "r") as handle:
+        return json.load(handle)
+
+
+def read_vocabulary(path: str) -> list[str]:
+    """Tokens in id order from a `token<TAB>count` file."""
+    if not tf.io.gfile.exists(path):
+        raise DatasetError(f"vocabulary file {path} not found")
+    with tf.io.gfile.GFile(path, "r") as handle:
+        tokens = [line.rstrip("\n").split("\t")[0] for line in handle if line.strip("\n")]
+    if tuple(tokens[: len(names.RESERVED_TOKENS)]) != names.RESERVED_TOKENS:
+        raise DatasetError(f"{path} does not start with {names.RESERVED_TOKENS}: not a vocabulary of this project")
+    return tokens
+
+
+def split_files(dataset_dir: str, split: str) -> list[str]:
+    files = sorted(tf.io.gfile.glob(f"{dataset_dir.rstrip('/')}/{split}/*{names.TFRECORD_SUFFIX}"))
+    if not files:
+        raise DatasetError(f"no {split} TFRecords in {dataset_dir}/{split}; is the split empty? (see manifest.json)")
+    return files
+
+
+def _parse(serialized):
+    features = tf.io.parse_single_example(serialized, feature_spec())
+    return features[names.FEATURE_TOKEN_IDS], features[names.FEATURE_LABEL], features[names.FEATURE_ID]
+
+
+def _records(files: list[str], config: TrainConfig) -> tf.data.Dataset:
+    """(token_ids [time] int32 truncated, label [] float32, id [] string) per example."""
+    dataset = tf.data.TFRecordDataset(files, compression_type="GZIP")
+    dataset = dataset.map(_parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+    def truncate(ids, label, record_id):
+        ids = truncate_ids(ids, config.max_tokens, config.truncate)
+        return tf.cast(ids, tf.int32), tf.cast(label, tf.float32), record_id
+
+    return dataset.map(truncate, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+def _bucketed(dataset: tf.data.Dataset, config: TrainConfig) -> tf.data.Dataset:
+    boundaries = list(range(config.bucket_width, config.max_tokens + 1, config.bucket_width))
+    return dataset.bucket_by_sequence_length(
+        element_length_func=lambda ids, *_: tf.shape(ids)[0],
+        bucket_boundaries=boundaries,
+        bucket_batch_sizes=[config.batch_size] * (len(boundaries) + 1),
+        padded_shapes=([None], [], []),
+        padding_values=(tf.constant(names.PAD_ID, tf.int32), 0.0, b""),
+    )
+
+
+def training_dataset(dataset_dir: str, config: TrainConfig) -> tf.data.Dataset:
+    """Shuffled, length-bucketed (token_ids, label) batches of the train split, cached in memory."""
+    dataset = _records(split_files(dataset_dir, names.SPLIT_TRAIN), config)
+    if config.max_train_examples:
+        # A seeded full shuffle before taking N: a label-balanced random subset, the same every run.
+        dataset = dataset.shuffle(1_000_000, seed=config.seed, reshuffle_each_iteration=False).take(config.max_train_examples)
+    dataset = dataset.cache().shuffle(config.shuffle_buffer, seed=config.seed, reshuffle_each_iteration=True)
+    dataset = _bucketed(dataset, config).map(lambda ids, label, _: (ids, label))
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def evaluation_dataset(dataset_dir: str, split: str, config: TrainConfig, with_ids: bool = False) -> tf.data.Dataset:
+    """Length-bucketed batches of a split, in a fixed order; (ids, label[, id])."""
+    dataset = _bucketed(_records(split_files(dataset_dir, split), config), config)
+    if not with_ids:
+        dataset = dataset.map(lambda ids, label, _: (ids, label))
+    return dataset.cache().prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,82 @@
+"""The LSTM sentiment classifier, functional API.
+
+token ids [batch, time] int32 (0 = padding)
+  -> Embedding (mask_zero)            [batch, time, embedding_dim]
+  -> Dropout
+  -> (Bi)LSTM x num_layers            [batch, time, units * directions]
+  -> pooling: masked max ++ mean      [batch, 2 * units * directions]
+     or the last state                [batch, units * directions]
+  -> Dropout -> Dense(1, sigmoid)     [batch, 1]  P(label == LABELS[1])
+
+The LSTM layers keep Keras' cuDNN-compatible defaults (tanh / sigmoid, no
+recurrent dropout, not unrolled, right padding), so on a GPU the same model runs
+the fused cuDNN kernel with no code change.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers, ops
+
+from lstm_model.config import TrainConfig
+
+
+@keras.saving.register_keras_serializable(package="lstm_model")
+class MaskedMaxMeanPooling1D(layers.Layer):
+    """[batch, time, features] -> [batch, 2 * features]: max and mean over unmasked steps.
+
+    Padding steps are ignored; a row with no unmasked step (an empty text) pools
+    to zeros instead of -inf / NaN.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, inputs, mask=None):
+        if mask is None:
+            mask = ops.ones(ops.shape(inputs)[:2], dtype="bool")
+        valid = ops.expand_dims(ops.cast(mask, "bool"), -1)  # [batch, time, 1]
+        weights = ops.cast(valid, inputs.dtype)
+        count = ops.sum(weights, axis=1)  # [batch, 1]
+        mean = ops.sum(inputs * weights, axis=1) / ops.maximum(count, 1.0)
+        maximum = ops.max(ops.where(valid, inputs, ops.full_like(inputs, -1e9)), axis=1)
+        maximum = ops.where(count > 0, maximum, ops.zeros_like(maximum))
+        return ops.concatenate([maximum, mean], axis=-1)
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], 2 * input_shape[2])
+
+
+def build_classifier(config: TrainConfig, vocabulary_size: int) -> keras.Model:
+    """Returns an uncompiled classifier for token ids from a vocabulary of `vocabulary_size`."""
+    if vocabulary_size < 3:
+        raise ValueError(f"vocabulary_size must be at least 3 (two reserved ids + one token), got {vocabulary_size}")
+    token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+    x = layers.Embedding(vocabulary_size, config.embedding_dim, mask_zero=True, name="embedding")(token_ids)
+    x = layers.Dropout(config.dropout, name="embedding_dropout")(x)
+    for index in range(config.num_layers):
+        is_last = index == config.num_layers - 1
+        return_sequences = not is_last or config.pooling == "max_mean"
+        lstm = layers.LSTM(config.lstm_units, return_sequences=return_sequences, name=f"lstm_{index + 1}")
+        if config.bidirectional:
+            x = layers.Bidirectional(lstm, name=f"bidirectional_{index + 1}")(x)
+        else:
+            x = lstm(x)
+    if config.pooling == "max_mean":
+        x = MaskedMaxMeanPooling1D(name="max_mean_pool")(x)
+    x = layers.Dropout(config.dropout, name="classifier_dropout")(x)
+    probability = layers.Dense(1, activation="sigmoid", name="probability")(x)
+    return keras.Model(token_ids, probability, name="lstm_sentiment_classifier")
+
+
+def compile_classifier(model: keras.Model, config: TrainConfig) -> keras.Model:
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate, clipnorm=config.clipnorm),
+        loss=keras.losses.BinaryCrossentropy(),
+        metrics=[keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc")],
+    )
+    return model

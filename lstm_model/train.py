@@ -1,0 +1,209 @@
+"""Train the LSTM sentiment classifier on an ingested dataset, evaluate, export.
+
+    python -m lstm_model.train --dataset_dir data/processed/imdb_mini \\
+        --model_dir models/imdb_mini --epochs 2
+
+MODEL_DIR afterwards holds:
+  config.json          the resolved TrainConfig
+  vocab.tsv            the dataset's vocabulary (travels with the model)
+  model_info.json      model version, labels, preprocessing, dataset fingerprint
+                       and manifest sha256, versions, wall time
+  metrics.json         validation and test metrics (accuracy, precision, recall, F1, ROC-AUC)
+  history.json         per-epoch loss/accuracy/AUC, train and validation
+  model.keras          the Keras model (token ids in)
+  export/              SavedModel, raw strings in (see lstm_model.export)
+  checkpoints/         best weights by validation loss
+  logs/                TensorBoard logs (tensorboard --logdir MODEL_DIR/logs)
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+LOGGER = logging.getLogger("lstm_model")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from lstm_model.config import add_config_flags
+
+    parser = argparse.ArgumentParser(
+        prog="python -m lstm_model.train",
+        description="Train, evaluate and export an LSTM sentiment classifier from an ingested dataset.",
+    )
+    parser.add_argument("--dataset_dir", required=True, help="Output directory of the ingest pipeline.")
+    parser.add_argument("--model_dir", required=True, help="Directory to write the model to (local).")
+    parser.add_argument("--config", default=None, help="JSON file of TrainConfig values; flags below override it.")
+    parser.add_argument("--overwrite", action="store_true", help="Replace an existing model in --model_dir.")
+    parser.add_argument("--verbose", type=int, default=2, choices=[0, 1, 2], help="Keras fit verbosity (default: %(default)s).")
+    add_config_flags(parser)
+    return parser
+
+
+class ProgressLogger:
+    """Keras callback: a log line every `every_seconds` with steps and examples/s."""
+
+    def __new__(cls, *args, **kwargs):
+        import keras
+
+        class _Progress(keras.callbacks.Callback):
+            def __init__(self, batch_size: int, every_seconds: float = 30.0):
+                super().__init__()
+                self.batch_size = batch_size
+                self.every = every_seconds
+
+            def on_epoch_begin(self, epoch, logs=None):
+                self.epoch = epoch
+                self.start = self.last = time.monotonic()
+
+            def on_train_batch_end(self, batch, logs=None):
+                now = time.monotonic()
+                if now - self.last >= self.every:
+                    rate = (batch + 1) * self.batch_size / (now - self.start)
+                    LOGGER.info(
+                        "epoch %d step %d: loss %.4f accuracy %.4f (%.0f examples/s)",
+                        self.epoch + 1, batch + 1, logs.get("loss", float("nan")), logs.get("accuracy", float("nan")), rate,
+                    )
+                    self.last = now
+
+        return _Progress(*args, **kwargs)
+
+
+def _model_version(config_json: str, dataset_fingerprint: str, weights) -> str:
+    digest = hashlib.sha256(config_json.encode() + dataset_fingerprint.encode())
+    for array in weights:
+        digest.update(array.tobytes())
+    return "lstm-" + digest.hexdigest()[:12]
+
+
+def train(dataset_dir: str, model_dir: str, config, overwrite: bool = False, verbose: int = 2) -> dict:
+    """Train, evaluate on validation and test, export. Returns the metrics dict."""
+    import keras
+    import tensorflow as tf
+
+    from lstm_model import data, evaluate, export
+    from lstm_model.model import build_classifier, compile_classifier
+    from pipelines.common import UserError
+    from schemas import names
+
+    try:
+        manifest = data.read_manifest(dataset_dir)
+        vocabulary = data.read_vocabulary(f"{dataset_dir.rstrip('/')}/{names.VOCAB_FILE}")
+        for split in (names.SPLIT_TRAIN, names.SPLIT_VALIDATION, names.SPLIT_TEST):
+            data.split_files(dataset_dir, split)
+    except data.DatasetError as error:
+        raise UserError(str(error)) from None
+    if tuple(manifest.get("labels", ())) != names.LABELS:
+        raise UserError(f"dataset labels {manifest.get('labels')} differ from this model's {names.LABELS}")
+    model_path = Path(model_dir)
+    if model_path.exists() and any(model_path.iterdir()):
+        if not overwrite:
+            raise UserError(f"--model_dir {model_dir} is not empty; pass --overwrite or choose another directory")
+        shutil.rmtree(model_path)
+    model_path.mkdir(parents=True, exist_ok=True)
+    (model_path / names.MODEL_CONFIG_FILE).write_text(config.to_json() + "\n")
+    shutil.copyfile(f"{dataset_dir.rstrip('/')}/{names.VOCAB_FILE}", model_path / names.VOCAB_FILE)
+
+    keras.utils.set_random_seed(config.seed)
+    train_data = data.training_dataset(dataset_dir, config)
+    validation_data = data.evaluation_dataset(dataset_dir, names.SPLIT_VALIDATION, config)
+    model = compile_classifier(build_classifier(config, len(vocabulary)), config)
+    model.summary(print_fn=LOGGER.info)
+    LOGGER.info(
+        "training on %s (train %d, validation %d examples), devices: %s",
+        dataset_dir,
+        min(manifest["splits"]["train"]["records"], config.max_train_examples or 10**12),
+        manifest["splits"]["validation"]["records"],
+        [d.device_type for d in tf.config.list_logical_devices()],
+    )
+    checkpoint = model_path / "checkpoints" / "best.weights.h5"
+    checkpoint.parent.mkdir()
+    callbacks = [
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.early_stopping_patience, restore_best_weights=True),
+        keras.callbacks.ModelCheckpoint(str(checkpoint), monitor="val_loss", save_best_only=True, save_weights_only=True),
+        keras.callbacks.TensorBoard(log_dir=str(model_path / "logs")),
+        ProgressLogger(config.batch_size),
+    ]
+    started = time.monotonic()
+    history = model.fit(train_data, validation_data=validation_data, epochs=config.epochs, callbacks=callbacks, verbose=verbose)
+    train_seconds = time.monotonic() - started
+    model.load_weights(str(checkpoint))  # best epoch by val_loss, also if early stopping never fired
+
+    results = {}
+    for split in (names.SPLIT_VALIDATION, names.SPLIT_TEST):
+        _, labels, probabilities, _ = evaluate.predict_split(model, dataset_dir, split, config)
+        results[split] = evaluate.classification_metrics(labels, probabilities)
+    epochs_run = len(history.history["loss"])
+    metrics = {
+        **results,
+        "epochs_run": epochs_run,
+        "best_epoch": int(min(range(epochs_run), key=lambda i: history.history["val_loss"][i])) + 1,
+        "train_seconds": round(train_seconds, 1),
+    }
+    (model_path / names.MODEL_METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
+    (model_path / names.MODEL_HISTORY_FILE).write_text(
+        json.dumps({key: [float(v) for v in values] for key, values in history.history.items()}, indent=2) + "\n"
+    )
+
+    model.save(model_path / "model.keras")
+    lowercase = bool(manifest["preprocessing"]["lowercase"])
+    export.export_model(model, vocabulary, config, lowercase, str(model_path / names.MODEL_EXPORT_DIR))
+    manifest_bytes = Path(dataset_dir, names.MANIFEST_FILE).read_bytes()
+    info = {
+        "model_version": _model_version(config.to_json(), manifest["dataset_fingerprint"], model.get_weights()),
+        "task": "classification",
+        "labels": list(names.LABELS),
+        "positive_label": names.LABELS[1],
+        "preprocessing": {"lowercase": lowercase, "max_tokens": config.max_tokens, "truncate": config.truncate},
+        "vocabulary_size": len(vocabulary),
+        "dataset_dir": os.path.abspath(dataset_dir),
+        "dataset_fingerprint": manifest["dataset_fingerprint"],
+        "dataset_manifest_sha256": hashlib.sha256(manifest_bytes).hexdigest(),
+        "dataset_token_length": {split: manifest["splits"][split]["token_length"] for split in names.SPLITS},
+        "dataset_oov_rate": {split: manifest["splits"][split]["oov_rate"] for split in names.SPLITS},
+        "test_accuracy": results[names.SPLIT_TEST]["accuracy"],
+        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__, "python": sys.version.split()[0]},
+        "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "train_seconds": round(train_seconds, 1),
+    }
+    (model_path / names.MODEL_INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
+    test = results[names.SPLIT_TEST]
+    print(
+        f"trained {info['model_version']} in {train_seconds:.0f} s ({epochs_run} epochs, best {metrics['best_epoch']}): "
+        f"test accuracy {test['accuracy']:.4f}, F1 {test['f1']:.4f}, ROC-AUC {test['roc_auc'] or float('nan'):.4f} "
+        f"on {test['examples']} reviews -> {model_dir}",
+        flush=True,
+    )
+    return metrics
+
+
+def run(argv: list[str] | None = None) -> dict:
+    from lstm_model.config import resolve_config
+    from pipelines.common import UserError, setup_logging
+
+    args = build_parser().parse_args(argv)
+    setup_logging()
+    logging.getLogger("lstm_model").setLevel(logging.INFO)
+    try:
+        config = resolve_config(args.config, args)
+    except (ValueError, OSError) as error:
+        raise UserError(f"bad config: {error}") from None
+    return train(args.dataset_dir, args.model_dir, config, overwrite=args.overwrite, verbose=args.verbose)
+
+
+def main() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from pipelines.common import main_with_user_errors
+
+    sys.exit(main_with_user_errors(run))
+
+
+if __name__ == "__main__":
+    main()

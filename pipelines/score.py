@@ -1,0 +1,311 @@
+"""Scoring pipeline: raw text in any input format -> scored Parquet, with the exported model.
+
+    python -m pipelines.score --input ../shared/data/imdb/mini/aclImdb --input_format aclimdb \\
+        --model_dir models/imdb_mini --output_dir data/scored/imdb_mini --passthrough_columns rating,folder
+
+Applies ``MODEL_DIR/export`` (raw strings in: the model cleans, tokenizes and
+looks up itself, exactly as in training) with Beam's RunInference in batches.
+Writes to --output_dir:
+
+* ``scored/part-SSSSS-of-NNNNN.parquet``: one row per scored text, Arrow schema
+  `schemas.arrow.scored_schema` (id, source, probability, predicted_label,
+  predicted_label_id, num_tokens, model_version, scored_at, pass-through columns);
+* ``quarantine/part-*.jsonl``: rows that failed the row checks, with reasons;
+* ``inputs.tsv`` and ``manifest.json``: counts (in = scored + quarantined), the
+  model version and the sha256 of its model_info.json, input and output checksums.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import hashlib
+import logging
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult, RunInference
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from pipelines import common, sinks, sources, transforms
+from pipelines.common import QUARANTINE_TAG, UserError
+from schemas import arrow, names, reasons
+
+LOGGER = logging.getLogger("lstm_pipeline")
+RUN_SUMMARY_FILE = "_run_summary.json"
+
+
+class RawTextModelHandler(ModelHandler[str, PredictionResult, Any]):
+    """RunInference handler for the exported SavedModel: a batch of raw strings per call.
+
+    Example: str (raw text). Inference: {"probability": float, "label_id": int,
+    "num_tokens": int}.
+    """
+
+    def __init__(self, export_dir: str, min_batch_size: int = 16, max_batch_size: int = 256):
+        super().__init__(min_batch_size=min_batch_size, max_batch_size=max_batch_size)
+        self.export_dir = export_dir
+
+    def load_model(self):
+        from lstm_model.export import load_exported
+
+        return load_exported(self.export_dir).signatures[names.SERVING_SIGNATURE]
+
+    def run_inference(self, batch: Sequence[str], model, inference_args=None) -> Iterable[PredictionResult]:
+        import tensorflow as tf
+
+        outputs = model(text=tf.constant(list(batch), dtype=tf.string))
+        probability = outputs["probability"].numpy()
+        label_id = outputs["label_id"].numpy()
+        num_tokens = outputs["num_tokens"].numpy()
+        return [
+            PredictionResult(text, {"probability": float(p), "label_id": int(l), "num_tokens": int(n)}, self.export_dir)
+            for text, p, l, n in zip(batch, probability, label_id, num_tokens)
+        ]
+
+    def get_num_bytes(self, batch: Sequence[str]) -> int:
+        return sum(len(text.encode("utf-8")) for text in batch)
+
+    def get_metrics_namespace(self) -> str:
+        return "lstm_score"
+
+
+def load_model_info(model_dir: str) -> dict[str, Any]:
+    """model_info.json of a trained model, checked for what scoring needs (UserError if not)."""
+    model_dir = model_dir.rstrip("/")
+    info_path = common.join(model_dir, names.MODEL_INFO_FILE)
+    if not common.exists(model_dir):
+        raise UserError(f"--model_dir {model_dir} does not exist")
+    if not common.exists(info_path):
+        raise UserError(f"--model_dir {model_dir} has no {names.MODEL_INFO_FILE}: not a trained model directory (run make train)")
+    try:
+        info = common.read_json(info_path)
+    except (ValueError, OSError) as error:
+        raise UserError(f"cannot read {info_path}: {error}") from None
+    if not common.exists(common.join(model_dir, names.MODEL_EXPORT_DIR, "saved_model.pb")):
+        raise UserError(f"--model_dir {model_dir} has no exported model ({names.MODEL_EXPORT_DIR}/saved_model.pb)")
+    vocab_path = common.join(model_dir, names.VOCAB_FILE)
+    if not common.exists(vocab_path):
+        raise UserError(f"--model_dir {model_dir} is missing its vocabulary ({names.VOCAB_FILE})")
+    with FileSystems.open(vocab_path) as handle:
+        vocabulary_size = sum(1 for line in handle.read().decode("utf-8").splitlines() if line)
+    if vocabulary_size != info.get("vocabulary_size"):
+        raise UserError(
+            f"{vocab_path} has {vocabulary_size} tokens but the model was trained with "
+            f"{info.get('vocabulary_size')}: the vocabulary does not belong to this model"
+        )
+    with FileSystems.open(info_path) as handle:
+        info["_model_info_sha256"] = hashlib.sha256(handle.read()).hexdigest()
+    return info
+
+
+class _ToScoredRow(beam.DoFn):
+    def __init__(self, model_version: str, scored_at: datetime.datetime, passthrough: Sequence[str]):
+        self.model_version = model_version
+        self.scored_at = scored_at
+        self.passthrough = tuple(passthrough)
+
+    def process(self, item):
+        record, result = item
+        inference = result.inference
+        if inference["num_tokens"] == 0:
+            yield beam.pvalue.TaggedOutput(
+                QUARANTINE_TAG,
+                common.quarantine(
+                    {**record, "text": result.example}, "score", reasons.EMPTY_AFTER_CLEANING, "no tokens after cleaning"
+                ),
+            )
+            return
+        label_id = inference["label_id"]
+        row = {
+            "id": record["id"],
+            "source": record["source"],
+            "probability": inference["probability"],
+            "predicted_label": names.LABELS[label_id],
+            "predicted_label_id": label_id,
+            "num_tokens": inference["num_tokens"],
+            "model_version": self.model_version,
+            "scored_at": self.scored_at,
+        }
+        extra = record.get("extra") or {}
+        for column in self.passthrough:
+            value = extra.get(column, record.get(column))
+            row[column] = None if value is None else str(value)
+        yield record["id"], row
+
+
+def _key_for_inference(record: dict[str, Any]):
+    text = record["text"]
+    return {k: v for k, v in record.items() if k != "text"}, text
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m pipelines.score",
+        description="Score raw text with an exported LSTM model (RunInference) and write Parquet.",
+        epilog="Unrecognised flags go to Beam's PipelineOptions (e.g. --runner DataflowRunner).",
+    )
+    parser.add_argument("--input", required=True, help="Folder, file or glob (local or gs://).")
+    parser.add_argument("--input_format", default="aclimdb", choices=sources.FORMATS, help="Layout of --input (default: %(default)s).")
+    parser.add_argument("--model_dir", required=True, help="Trained model directory (from lstm_model.train).")
+    parser.add_argument("--output_dir", required=True, help="Directory for scored Parquet, quarantine and manifest.")
+    parser.add_argument("--overwrite", action="store_true", help="Replace a previous run in --output_dir.")
+    parser.add_argument("--passthrough_columns", default="", help="Comma-separated input columns copied to the output as strings.")
+    parser.add_argument("--text_column", default="text", help="Tabular inputs: text column (default: %(default)s).")
+    parser.add_argument("--label_column", default="label", help="Tabular inputs: label column, passed through if asked (default: %(default)s).")
+    parser.add_argument("--id_column", default="id", help="Tabular inputs: id column; FILE:ROW if absent (default: %(default)s).")
+    parser.add_argument("--split_column", default="split", help="Tabular inputs: split column (default: %(default)s).")
+    parser.add_argument("--encoding", default="utf-8", help="Encoding of raw text bytes (default: %(default)s).")
+    parser.add_argument("--max_chars", type=int, default=transforms.DEFAULT_MAX_CHARS, help="Quarantine longer texts (default: %(default)s).")
+    parser.add_argument("--batch_size", type=int, default=256, help="Largest RunInference batch, in texts (default: %(default)s).")
+    parser.add_argument("--rows_per_file", type=int, default=100_000, help="Rows per Parquet file (default: %(default)s).")
+    return parser
+
+
+def build_pipeline(pipeline: beam.Pipeline, args: argparse.Namespace, info: dict[str, Any], scored_at: datetime.datetime) -> None:
+    out = args.output_dir
+    columns = sources.ColumnNames(args.text_column, args.label_column, args.id_column, args.split_column)
+    passthrough = [c.strip() for c in args.passthrough_columns.split(",") if c.strip()]
+    schema = arrow.scored_schema(passthrough)
+    export_dir = common.join(args.model_dir.rstrip("/"), names.MODEL_EXPORT_DIR)
+
+    read = pipeline | "Read" >> sources.ReadRawRecords(args.input, args.input_format, columns)
+    checked = read["records"] | "CheckRows" >> transforms.CheckRows(
+        args.max_chars, require_label=False, encoding=args.encoding, check_label=False
+    )
+    handler = KeyedModelHandler(RawTextModelHandler(export_dir, max_batch_size=args.batch_size))
+    scored = (
+        checked.records
+        | "KeyByRecord" >> beam.Map(_key_for_inference)
+        | "RunInference" >> RunInference(handler)
+        | "ToRow" >> beam.ParDo(_ToScoredRow(info["model_version"], scored_at, passthrough)).with_outputs(QUARANTINE_TAG, main="rows")
+    )
+    written = [
+        scored.rows
+        | "WriteParquet"
+        >> sinks.WriteSortedShards(
+            common.join(out, names.SCORED_DIR, "part"),
+            ".parquet",
+            file_format=sinks.FORMAT_PARQUET,
+            records_per_shard=args.rows_per_file,
+            schema=schema,
+        )
+    ]
+    quarantined = (read[QUARANTINE_TAG], checked[QUARANTINE_TAG], scored[QUARANTINE_TAG]) | "AllQuarantine" >> beam.Flatten()
+    written.append(quarantined | "Quarantine" >> sinks.WriteQuarantine(out))
+    inputs_path = (
+        read[common.INPUTS_TAG]
+        | "InputList" >> beam.combiners.ToList()
+        | "WriteInputs" >> beam.Map(_write_inputs, common.join(out, names.INPUTS_FILE))
+    )
+    predicted = (
+        scored.rows
+        | "PredictedLabel" >> beam.Map(lambda kv: kv[1]["predicted_label"])
+        | "CountPredicted" >> beam.combiners.Count.PerElement()
+        | "PredictedToDict" >> beam.combiners.ToDict()
+    )
+    records_in = (read["records"], read[QUARANTINE_TAG]) | "AllRead" >> beam.Flatten() | "CountIn" >> beam.combiners.Count.Globally()
+    (
+        pipeline
+        | "SummaryTrigger" >> beam.Create([None])
+        | "Summary"
+        >> beam.Map(
+            lambda _, written, reasons_count, records_in, predicted, inputs_file: {
+                "written": sorted([list(item) for item in written]),
+                "quarantine": {"total": sum(reasons_count.values()), "by_reason": dict(sorted(reasons_count.items()))},
+                "records_in": records_in,
+                "predicted": dict(sorted(predicted.items())),
+                "inputs_file": inputs_file,
+            },
+            written=beam.pvalue.AsSingleton(tuple(written) | "AllWritten" >> beam.Flatten() | "WrittenList" >> beam.combiners.ToList()),
+            reasons_count=beam.pvalue.AsSingleton(transforms.count_by_reason(quarantined)),
+            records_in=beam.pvalue.AsSingleton(records_in),
+            predicted=beam.pvalue.AsSingleton(predicted),
+            inputs_file=beam.pvalue.AsSingleton(inputs_path),
+        )
+        | "WriteSummary" >> beam.Map(lambda summary: common.write_json(common.join(out, RUN_SUMMARY_FILE), summary))
+    )
+
+
+def _write_inputs(inputs: list[tuple[str, str, int]], path: str) -> tuple[str, int]:
+    with FileSystems.create(path) as handle:
+        handle.write("".join(f"{p}\t{sha}\t{size}\n" for p, sha, size in sorted(inputs)).encode("utf-8"))
+    return path, len(inputs)
+
+
+def write_manifest(args, beam_args, info, scored_at, seconds) -> dict[str, Any]:
+    out = args.output_dir
+    summary_path = common.join(out, RUN_SUMMARY_FILE)
+    summary = common.read_json(summary_path)
+    FileSystems.delete([summary_path])
+    files = [tuple(item) for item in summary["written"]] + [tuple(summary["inputs_file"])]
+    outputs = common.describe_outputs(out, files)
+    scored = sum(v["records"] for k, v in outputs.items() if k.startswith(names.SCORED_DIR + "/"))
+    quarantined = summary["quarantine"]["total"]
+    manifest = {
+        "kind": "scored",
+        "model": {
+            "model_dir": args.model_dir,
+            "model_version": info["model_version"],
+            "model_info_sha256": info["_model_info_sha256"],
+            "dataset_fingerprint": info.get("dataset_fingerprint"),
+        },
+        "scored_at": scored_at.isoformat(),
+        "counts": {
+            "records_in": summary["records_in"],
+            "scored": scored,
+            "quarantined": quarantined,
+            "balanced": summary["records_in"] == scored + quarantined,
+        },
+        "predicted": summary["predicted"],
+        "quarantine": summary["quarantine"],
+        "options": {k: v for k, v in sorted(vars(args).items())},
+        "beam_args": beam_args,
+        "inputs_sha256": outputs[names.INPUTS_FILE]["sha256"],
+        "outputs": outputs,
+        "run": {"seconds": round(seconds, 1)},
+    }
+    common.write_json(common.join(out, names.MANIFEST_FILE), manifest)
+    return manifest
+
+
+def run(argv: list[str] | None = None) -> dict[str, Any]:
+    args, beam_args = build_parser().parse_known_args(argv)
+    common.setup_logging()
+    if args.batch_size < 1 or args.rows_per_file < 1 or args.max_chars < 1:
+        raise UserError("--batch_size, --rows_per_file and --max_chars must be >= 1")
+    try:
+        arrow.scored_schema([c.strip() for c in args.passthrough_columns.split(",") if c.strip()])
+    except ValueError as error:
+        raise UserError(f"--passthrough_columns: {error}") from None
+    info = load_model_info(args.model_dir)
+    sources.resolve_input_pattern(args.input, args.input_format)  # fail fast on a bad path
+    common.prepare_output_dir(args.output_dir, args.overwrite)
+    scored_at = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    LOGGER.info("scoring %s (%s) with %s -> %s", args.input, args.input_format, info["model_version"], args.output_dir)
+    started = time.monotonic()
+    with beam.Pipeline(options=PipelineOptions(beam_args)) as pipeline:
+        build_pipeline(pipeline, args, info, scored_at)
+    manifest = write_manifest(args, beam_args, info, scored_at, time.monotonic() - started)
+    counts = manifest["counts"]
+    print(
+        f"scoring finished in {manifest['run']['seconds']} s: {counts['records_in']} records in = "
+        f"{counts['scored']} scored + {counts['quarantined']} quarantined; predicted {manifest['predicted']}; "
+        f"quarantine {manifest['quarantine']['by_reason']} -> {args.output_dir}",
+        flush=True,
+    )
+    if not counts["balanced"]:
+        raise UserError("records in != scored + quarantined; see manifest.json counts")
+    return manifest
+
+
+def main() -> None:
+    sys.exit(common.main_with_user_errors(run))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,470 @@
+"""Composite PTransforms shared by the ingest and scoring pipelines.
+
+Each transform's docstring states its input and output element shapes (see
+`pipelines.common` for RawRecord / TextRecord / QuarantineRecord). Rejected
+records go to a tagged ``quarantine`` output with a reason and are counted with
+Beam Metrics; nothing is filtered away silently.
+"""
+
+from __future__ import annotations
+
+import collections
+import heapq
+import logging
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from pipelines.common import QUARANTINE_TAG, quarantine, stable_fraction, text_fingerprint
+from schemas import names, reasons
+
+LOGGER = logging.getLogger("lstm_pipeline")
+
+DEFAULT_MAX_CHARS = 100_000  # raw characters; the longest IMDB review has ~14k
+# Batches for the TensorFlow text ops: big enough to amortise op dispatch,
+# small enough to keep a worker's memory flat.
+MIN_BATCH = 32
+MAX_BATCH = 512
+
+
+def resolve_label(raw_label: Any) -> int | None:
+    """Label id for a raw label spelling (None if not recognised)."""
+    if raw_label is None:
+        return None
+    if isinstance(raw_label, bool):
+        return None
+    if isinstance(raw_label, int | float) and float(raw_label).is_integer():
+        raw_label = str(int(raw_label))
+    return names.LABEL_ALIASES.get(str(raw_label).strip().lower())
+
+
+def check_raw_record(
+    record: dict[str, Any], max_chars: int, require_label: bool, encoding: str = "utf-8", check_label: bool = True
+):
+    """Decode and check one RawRecord (labels are ignored when `check_label` is False).
+
+    Returns (TextRecord, None) or (None, (reason, detail)). Pure Python so it can be
+    unit tested without a pipeline; used by ingest and scoring alike.
+    """
+    text = record.get("text")
+    if text is None:
+        return None, (reasons.MISSING_TEXT, "no text field")
+    if isinstance(text, bytes):
+        try:
+            text = text.decode(encoding)
+        except UnicodeDecodeError as error:
+            return None, (reasons.UNDECODABLE_TEXT, f"not valid {encoding}: {error.reason} at byte {error.start}")
+    elif isinstance(text, str):
+        try:
+            text.encode("utf-8")  # lone surrogates = undecodable bytes kept by the reader
+        except UnicodeEncodeError as error:
+            return None, (reasons.UNDECODABLE_TEXT, f"not valid utf-8 at character {error.start}")
+    else:
+        return None, (reasons.MISSING_TEXT, f"text is a {type(text).__name__}, not a string")
+    if not text.strip():
+        return None, (reasons.EMPTY_TEXT, "empty or whitespace-only text")
+    if len(text) > max_chars:
+        return None, (reasons.TEXT_TOO_LONG, f"{len(text)} characters > --max_chars {max_chars}")
+    split = record.get("split")
+    raw_label = record.get("label")
+    if split == names.SPLIT_UNSUP or not check_label:
+        label = names.UNLABELED
+    elif raw_label is None:
+        if require_label and split is not None:
+            return None, (reasons.MISSING_LABEL, f"no label for a record in split {split!r}")
+        label = names.UNLABELED
+    else:
+        label = resolve_label(raw_label)
+        if label is None:
+            return None, (reasons.UNKNOWN_LABEL, f"label {str(raw_label)[:50]!r} not one of {sorted(names.LABEL_ALIASES)}")
+    return {
+        "id": record["id"],
+        "source": record["source"],
+        "split": split,
+        "label": label,
+        "text": text,
+        "extra": record.get("extra") or {},
+    }, None
+
+
+class _CheckRawDoFn(beam.DoFn):
+    def __init__(self, max_chars: int, require_label: bool, encoding: str, check_label: bool):
+        self.max_chars = max_chars
+        self.require_label = require_label
+        self.encoding = encoding
+        self.check_label = check_label
+        self.passed = Metrics.counter("check", "passed")
+
+    def process(self, record):
+        checked, failure = check_raw_record(record, self.max_chars, self.require_label, self.encoding, self.check_label)
+        if failure:
+            reason, detail = failure
+            Metrics.counter("quarantine", reason).inc()
+            yield beam.pvalue.TaggedOutput(QUARANTINE_TAG, quarantine(record, "check", reason, detail))
+        else:
+            self.passed.inc()
+            yield checked
+
+
+class CheckRows(beam.PTransform):
+    """RawRecord -> TextRecord (raw text decoded), tagged ``quarantine``: QuarantineRecord.
+
+    Rejects: missing or non-string text, undecodable bytes, empty or
+    whitespace-only text, text over `max_chars`, and, with `check_label`, a
+    missing label (when `require_label`) or an unknown label. Scoring runs it
+    with check_label=False: the same text checks, labels irrelevant.
+    """
+
+    def __init__(
+        self, max_chars: int = DEFAULT_MAX_CHARS, require_label: bool = True, encoding: str = "utf-8", check_label: bool = True
+    ):
+        super().__init__()
+        self.max_chars = max_chars
+        self.require_label = require_label
+        self.encoding = encoding
+        self.check_label = check_label
+
+    def expand(self, records):
+        return records | "Check" >> beam.ParDo(
+            _CheckRawDoFn(self.max_chars, self.require_label, self.encoding, self.check_label)
+        ).with_outputs(QUARANTINE_TAG, main="records")
+
+
+class _ProgressLog:
+    """Logs a worker's progress at most every `every_seconds` (units: records)."""
+
+    def __init__(self, what: str, every_seconds: float = 15.0):
+        self.what = what
+        self.every = every_seconds
+        self.count = 0
+        self.last = time.monotonic()
+
+    def add(self, n: int) -> None:
+        self.count += n
+        now = time.monotonic()
+        if now - self.last >= self.every:
+            LOGGER.info("%s: %d records so far (this worker)", self.what, self.count)
+            self.last = now
+
+
+class _CleanBatchDoFn(beam.DoFn):
+    def __init__(self, lowercase: bool):
+        self.lowercase = lowercase
+        self.cleaned = Metrics.counter("clean", "records")
+
+    def setup(self):
+        self.progress = _ProgressLog("clean")
+
+    def process(self, batch: list[dict[str, Any]]):
+        from lstm_model import preprocessing
+
+        cleaned = preprocessing.clean_batch([record["text"] for record in batch], self.lowercase)
+        self.progress.add(len(batch))
+        for record, text in zip(batch, cleaned):
+            if not text:
+                Metrics.counter("quarantine", reasons.EMPTY_AFTER_CLEANING).inc()
+                yield beam.pvalue.TaggedOutput(
+                    QUARANTINE_TAG,
+                    quarantine(record, "clean", reasons.EMPTY_AFTER_CLEANING, "nothing left after removing markup"),
+                )
+                continue
+            self.cleaned.inc()
+            yield {**record, "text": text}
+
+
+class CleanText(beam.PTransform):
+    """TextRecord (raw text) -> TextRecord (cleaned text), tagged ``quarantine``.
+
+    Cleaning is `lstm_model.preprocessing.TextPreprocessor.clean`, run on batches:
+    the very function the exported model runs. Texts with nothing left after
+    cleaning (markup only) are quarantined as ``empty_after_cleaning``.
+    """
+
+    def __init__(self, lowercase: bool = True):
+        super().__init__()
+        self.lowercase = lowercase
+
+    def expand(self, records):
+        return (
+            records
+            | "Batch" >> beam.BatchElements(min_batch_size=MIN_BATCH, max_batch_size=MAX_BATCH)
+            | "Clean" >> beam.ParDo(_CleanBatchDoFn(self.lowercase)).with_outputs(QUARANTINE_TAG, main="records")
+        )
+
+
+def _split_rank(split: str | None) -> int:
+    order = names.DEDUPE_SPLIT_PRIORITY
+    return order.index(split) if split in order else len(order)
+
+
+def _keep_first_of_id(item):
+    record_id, records = item
+    records = sorted(records, key=lambda r: (_split_rank(r["split"]), r["source"], text_fingerprint(r["text"])))
+    yield records[0]
+    for duplicate in records[1:]:
+        Metrics.counter("quarantine", reasons.DUPLICATE_ID).inc()
+        yield beam.pvalue.TaggedOutput(
+            QUARANTINE_TAG,
+            quarantine(duplicate, "dedupe", reasons.DUPLICATE_ID, f"id {record_id!r} already used by {records[0]['source']}"),
+        )
+
+
+def _keep_first_of_text(item):
+    _, records = item
+    records = sorted(records, key=lambda r: (_split_rank(r["split"]), r["id"]))
+    kept = records[0]
+    yield kept
+    for duplicate in records[1:]:
+        leaked = kept["split"] == names.SPLIT_TEST and duplicate["split"] != names.SPLIT_TEST
+        reason = reasons.DUPLICATE_OF_TEST if leaked else reasons.DUPLICATE_TEXT
+        Metrics.counter("quarantine", reason).inc()
+        yield beam.pvalue.TaggedOutput(
+            QUARANTINE_TAG, quarantine(duplicate, "dedupe", reason, f"same cleaned text as {kept['id']}")
+        )
+
+
+class DropDuplicates(beam.PTransform):
+    """TextRecord -> TextRecord with unique ids and unique cleaned texts; tagged ``quarantine``.
+
+    Of records sharing an id, or sharing a cleaned text, one is kept
+    deterministically: the one in the split listed first in
+    `schemas.names.DEDUPE_SPLIT_PRIORITY` (so a text in train and test stays only
+    in test), then the smallest id. The others are quarantined with the id they
+    duplicate.
+    """
+
+    def expand(self, records):
+        by_id = (
+            records
+            | "KeyById" >> beam.Map(lambda r: (r["id"], r))
+            | "GroupById" >> beam.GroupByKey()
+            | "OnePerId" >> beam.FlatMap(_keep_first_of_id).with_outputs(QUARANTINE_TAG, main="records")
+        )
+        by_text = (
+            by_id.records
+            | "KeyByText" >> beam.Map(lambda r: (text_fingerprint(r["text"]), r))
+            | "GroupByText" >> beam.GroupByKey()
+            | "OnePerText" >> beam.FlatMap(_keep_first_of_text).with_outputs(QUARANTINE_TAG, main="records")
+        )
+        quarantined = (by_id[QUARANTINE_TAG], by_text[QUARANTINE_TAG]) | "FlattenQuarantine" >> beam.Flatten()
+        return {"records": by_text.records, QUARANTINE_TAG: quarantined}
+
+
+def assign_split(record: dict[str, Any], validation_fraction: float, test_fraction: float) -> dict[str, Any]:
+    """Final split of a TextRecord, a pure function of its id and given split.
+
+    Given train/test/validation/unsup splits are kept; unlabeled records without
+    a split go to unsup; labelled records without a split are carved into test
+    by `test_fraction`; train is carved into validation by `validation_fraction`.
+    """
+    split = record.get("split")
+    if split not in names.SPLITS:
+        if record["label"] == names.UNLABELED:
+            split = names.SPLIT_UNSUP
+        elif stable_fraction(record["id"], salt="test:") < test_fraction:
+            split = names.SPLIT_TEST
+        else:
+            split = names.SPLIT_TRAIN
+    if split == names.SPLIT_TRAIN and stable_fraction(record["id"], salt="validation:") < validation_fraction:
+        split = names.SPLIT_VALIDATION
+    if split != names.SPLIT_UNSUP and record["label"] == names.UNLABELED:
+        # An unlabeled record cannot train or evaluate a classifier: it is LM text.
+        split = names.SPLIT_UNSUP
+    return {**record, "split": split}
+
+
+class TokenCountsFn(beam.CombineFn):
+    """Combines {token: count} dicts (one per batch) into one Counter."""
+
+    def create_accumulator(self):
+        return collections.Counter()
+
+    def add_input(self, accumulator, counts):
+        accumulator.update(counts)
+        return accumulator
+
+    def merge_accumulators(self, accumulators):
+        merged = collections.Counter()
+        for accumulator in accumulators:
+            merged.update(accumulator)
+        return merged
+
+    def extract_output(self, accumulator):
+        return dict(accumulator)
+
+
+def top_k_vocabulary(counts: dict[str, int], max_size: int, min_count: int) -> list[tuple[str, int]]:
+    """[(token, count)] in id order: reserved tokens, then by count desc, token asc.
+
+    `max_size` counts the reserved tokens; ties are broken by token so the
+    vocabulary is the same on every run.
+    """
+    if max_size <= len(names.RESERVED_TOKENS):
+        raise ValueError(f"vocabulary size must exceed {len(names.RESERVED_TOKENS)}, got {max_size}")
+    eligible = ((token, count) for token, count in counts.items() if count >= min_count and token not in names.RESERVED_TOKENS)
+    words = heapq.nsmallest(max_size - len(names.RESERVED_TOKENS), eligible, key=lambda tc: (-tc[1], tc[0]))
+    return [(token, 0) for token in names.RESERVED_TOKENS] + words
+
+
+class _CountTokensDoFn(beam.DoFn):
+    def __init__(self, lowercase: bool):
+        self.lowercase = lowercase
+
+    def process(self, batch: list[dict[str, Any]]):
+        from lstm_model import preprocessing
+
+        yield preprocessing.count_tokens_batch([record["text"] for record in batch], self.lowercase)
+
+
+class BuildVocabulary(beam.PTransform):
+    """TextRecord (cleaned) -> one element: [(token, count)] in id order.
+
+    Token counting is combiner-based (a Counter per batch, merged), so the
+    number of elements shuffled is the number of batches, not of tokens.
+    """
+
+    def __init__(self, max_size: int, min_count: int, lowercase: bool = True):
+        super().__init__()
+        if max_size <= len(names.RESERVED_TOKENS):
+            raise ValueError(f"max_size must exceed {len(names.RESERVED_TOKENS)}, got {max_size}")
+        if min_count < 1:
+            raise ValueError(f"min_count must be >= 1, got {min_count}")
+        self.max_size = max_size
+        self.min_count = min_count
+        self.lowercase = lowercase
+
+    def expand(self, records):
+        max_size, min_count = self.max_size, self.min_count
+        return (
+            records
+            | "Batch" >> beam.BatchElements(min_batch_size=MIN_BATCH, max_batch_size=MAX_BATCH)
+            | "CountBatch" >> beam.ParDo(_CountTokensDoFn(self.lowercase))
+            | "Merge" >> beam.CombineGlobally(TokenCountsFn())
+            | "TopK" >> beam.Map(top_k_vocabulary, max_size, min_count)
+        )
+
+
+class _ToIdsDoFn(beam.DoFn):
+    def __init__(self, lowercase: bool):
+        self.lowercase = lowercase
+        self._lookup = None
+        self._vocab_key = None
+
+    def setup(self):
+        self.progress = _ProgressLog("token ids")
+
+    def process(self, batch: list[dict[str, Any]], vocabulary: list[tuple[str, int]]):
+        from lstm_model import preprocessing
+
+        # The side input is the same on every bundle: build the TF table once per worker.
+        key = (len(vocabulary), vocabulary[-1][0] if vocabulary else None)
+        if self._lookup is None or self._vocab_key != key:
+            self._lookup = preprocessing.CompiledLookup([token for token, _ in vocabulary], self.lowercase)
+            self._vocab_key = key
+        ids = self._lookup([record["text"] for record in batch])
+        self.progress.add(len(batch))
+        for record, token_ids in zip(batch, ids):
+            yield {**record, "token_ids": token_ids}
+
+
+class ToTokenIds(beam.PTransform):
+    """TextRecord (cleaned) -> TextRecord + "token_ids": list[int], given the vocabulary.
+
+    Tokenization and lookup are `TextPreprocessor.tokenize` / `.lookup`, the
+    functions the exported model runs, on batches.
+    """
+
+    def __init__(self, vocabulary, lowercase: bool = True):
+        super().__init__()
+        self.vocabulary = vocabulary  # PCollection of one [(token, count)] list
+        self.lowercase = lowercase
+
+    def expand(self, records):
+        return (
+            records
+            | "Batch" >> beam.BatchElements(min_batch_size=MIN_BATCH, max_batch_size=MAX_BATCH)
+            | "Lookup" >> beam.ParDo(_ToIdsDoFn(self.lowercase), vocabulary=beam.pvalue.AsSingleton(self.vocabulary))
+        )
+
+
+class DatasetStatsFn(beam.CombineFn):
+    """TextRecord with token_ids -> per split: records, labels, tokens, OOV, length histogram."""
+
+    def create_accumulator(self):
+        return {}
+
+    def add_input(self, accumulator, record):
+        split = accumulator.setdefault(
+            record["split"], {"records": 0, "labels": collections.Counter(), "tokens": 0, "oov": 0, "lengths": collections.Counter()}
+        )
+        ids = record["token_ids"]
+        split["records"] += 1
+        split["labels"][record["label"]] += 1
+        split["tokens"] += len(ids)
+        split["oov"] += sum(1 for i in ids if i == names.OOV_ID)
+        split["lengths"][len(ids)] += 1
+        return accumulator
+
+    def merge_accumulators(self, accumulators: Iterable[dict]):
+        merged: dict = {}
+        for accumulator in accumulators:
+            for split, stats in accumulator.items():
+                target = merged.setdefault(
+                    split, {"records": 0, "labels": collections.Counter(), "tokens": 0, "oov": 0, "lengths": collections.Counter()}
+                )
+                target["records"] += stats["records"]
+                target["labels"].update(stats["labels"])
+                target["tokens"] += stats["tokens"]
+                target["oov"] += stats["oov"]
+                target["lengths"].update(stats["lengths"])
+        return merged
+
+    def extract_output(self, accumulator):
+        return {split: summarize_split(stats) for split, stats in sorted(accumulator.items())}
+
+
+def length_percentiles(histogram: dict[int, int], percentiles=(50, 90, 95, 99)) -> dict[str, float]:
+    """Exact percentiles (nearest rank) of token lengths from a {length: count} histogram."""
+    total = sum(histogram.values())
+    if total == 0:
+        return {}
+    result: dict[str, float] = {}
+    ordered = sorted(histogram.items())
+    for p in percentiles:
+        rank = max(1, -(-p * total // 100))  # ceil(p/100 * total)
+        seen = 0
+        for length, count in ordered:
+            seen += count
+            if seen >= rank:
+                result[f"p{p}"] = length
+                break
+    result["min"] = ordered[0][0]
+    result["max"] = ordered[-1][0]
+    result["mean"] = round(sum(length * count for length, count in ordered) / total, 2)
+    return result
+
+
+def summarize_split(stats: dict) -> dict:
+    labels = {}
+    for label_id, count in sorted(stats["labels"].items()):
+        labels["unlabeled" if label_id == names.UNLABELED else names.LABELS[label_id]] = count
+    return {
+        "records": stats["records"],
+        "labels": labels,
+        "tokens": stats["tokens"],
+        "oov_rate": round(stats["oov"] / stats["tokens"], 6) if stats["tokens"] else 0.0,
+        "token_length": length_percentiles(stats["lengths"]),
+    }
+
+
+def count_by_reason(quarantined) -> Iterator:
+    """Helper for pipelines: QuarantineRecord -> one {reason: count} dict."""
+    return (
+        quarantined
+        | "ReasonOf" >> beam.Map(lambda q: q["reason"])
+        | "CountReasons" >> beam.combiners.Count.PerElement()
+        | "ReasonsToDict" >> beam.combiners.ToDict()
+    )

@@ -1,0 +1,64 @@
+"""Feature keys, special tokens, labels, splits and file names.
+
+Imported by the Beam pipelines and the Keras model alike, so that a name is
+decided once (the TFX taxi template's `features.py` idea).
+"""
+
+from __future__ import annotations
+
+# ---------------------------------------------------------------- tf.Example keys
+FEATURE_TOKEN_IDS = "token_ids"  # int64 list, vocabulary ids of the cleaned text
+FEATURE_LABEL = "label"  # int64 scalar, index into LABELS, UNLABELED for none
+FEATURE_ID = "id"  # bytes scalar, stable record id (traceable to the raw input)
+FEATURE_LENGTH = "length"  # int64 scalar, number of token ids (before truncation)
+
+# ---------------------------------------------------------------- vocabulary
+PAD_TOKEN = "[PAD]"
+OOV_TOKEN = "[UNK]"
+PAD_ID = 0  # padding; the embedding masks it (mask_zero=True)
+OOV_ID = 1  # every token not in the vocabulary
+RESERVED_TOKENS = (PAD_TOKEN, OOV_TOKEN)  # ids 0 and 1, in this order
+
+# ---------------------------------------------------------------- labels
+# Sentiment classification: index in this tuple is the label id.
+LABELS = ("neg", "pos")
+UNLABELED = -1  # label id of texts without a label (aclImdb `unsup`)
+# Spellings accepted for each label in raw inputs (compared lowercased, stripped).
+LABEL_ALIASES = {
+    "neg": 0,
+    "negative": 0,
+    "0": 0,
+    "pos": 1,
+    "positive": 1,
+    "1": 1,
+}
+UNLABELED_FOLDER = "unsup"  # aclImdb folder of unlabeled reviews
+
+# ---------------------------------------------------------------- splits
+SPLIT_TRAIN = "train"
+SPLIT_VALIDATION = "validation"
+SPLIT_TEST = "test"
+SPLIT_UNSUP = "unsup"  # unlabeled texts from the training side (LM pretraining)
+SPLITS = (SPLIT_TRAIN, SPLIT_VALIDATION, SPLIT_TEST, SPLIT_UNSUP)
+# Dedupe keeps, of identical texts, the copy in the split listed first here, so a
+# text present in train and test stays only in test (no leakage).
+DEDUPE_SPLIT_PRIORITY = (SPLIT_TEST, SPLIT_VALIDATION, SPLIT_TRAIN, SPLIT_UNSUP)
+
+# ---------------------------------------------------------------- dataset directory
+MANIFEST_FILE = "manifest.json"
+VOCAB_FILE = "vocab.tsv"  # one `token<TAB>count` per line; line number = id
+INPUTS_FILE = "inputs.tsv"  # `path<TAB>sha256<TAB>bytes` of every raw input file
+QUARANTINE_DIR = "quarantine"
+TFRECORD_SUFFIX = ".tfrecord.gz"
+
+# ---------------------------------------------------------------- model directory
+MODEL_CONFIG_FILE = "config.json"
+MODEL_INFO_FILE = "model_info.json"
+MODEL_METRICS_FILE = "metrics.json"
+MODEL_HISTORY_FILE = "history.json"
+MODEL_EXPORT_DIR = "export"  # SavedModel: raw strings in, probabilities out
+SERVING_SIGNATURE = "serving_default"
+PREPROCESS_SIGNATURE = "preprocess"
+
+# ---------------------------------------------------------------- scored directory
+SCORED_DIR = "scored"

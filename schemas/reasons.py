@@ -1,0 +1,33 @@
+"""Quarantine reasons: every record that does not reach an output gets one.
+
+A reason is a short stable string (analysts group by it); `detail` on the
+quarantine record says what exactly was wrong with that row.
+"""
+
+UNREADABLE_INPUT = "unreadable_input"  # a file or row the reader could not parse
+UNPARSEABLE_FILENAME = "unparseable_filename"  # aclImdb file name not ID_RATING.txt
+UNDECODABLE_TEXT = "undecodable_text"  # bytes not valid in the input encoding
+MISSING_TEXT = "missing_text"  # no text field / text is null
+EMPTY_TEXT = "empty_text"  # empty or whitespace-only raw text
+TEXT_TOO_LONG = "text_too_long"  # raw text longer than --max_chars
+EMPTY_AFTER_CLEANING = "empty_after_cleaning"  # only markup/control characters
+MISSING_LABEL = "missing_label"  # labelled split without a label
+UNKNOWN_LABEL = "unknown_label"  # label not in schemas.names.LABEL_ALIASES
+DUPLICATE_ID = "duplicate_id"  # a second record with an id already seen
+DUPLICATE_TEXT = "duplicate_text"  # same cleaned text as a record that was kept
+DUPLICATE_OF_TEST = "duplicate_of_test"  # train/unsup copy of a test text (leakage)
+
+ALL = (
+    UNREADABLE_INPUT,
+    UNPARSEABLE_FILENAME,
+    UNDECODABLE_TEXT,
+    MISSING_TEXT,
+    EMPTY_TEXT,
+    TEXT_TOO_LONG,
+    EMPTY_AFTER_CLEANING,
+    MISSING_LABEL,
+    UNKNOWN_LABEL,
+    DUPLICATE_ID,
+    DUPLICATE_TEXT,
+    DUPLICATE_OF_TEST,
+)

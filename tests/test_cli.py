@@ -1,0 +1,42 @@
+"""Command lines: --help, and one-line errors with a non-zero exit instead of tracebacks."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run(*args, cwd=REPO):
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.run([sys.executable, "-m", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("module", ["pipelines.ingest", "pipelines.score", "lstm_model.train", "pipelines.datasets"])
+def test_help(module):
+    result = run(module, "--help")
+    assert result.returncode == 0
+    assert "usage:" in result.stdout
+
+
+def assert_one_line_error(result, fragment):
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and fragment in errors[0], result.stderr
+
+
+def test_ingest_with_a_wrong_path(tmp_path):
+    assert_one_line_error(run("pipelines.ingest", "--input", str(tmp_path / "missing"), "--output_dir", str(tmp_path / "out")), "no aclImdb layout")
+
+
+def test_score_with_a_missing_model(tmp_path):
+    result = run("pipelines.score", "--input", str(tmp_path), "--model_dir", str(tmp_path / "nomodel"), "--output_dir", str(tmp_path / "o"))
+    assert_one_line_error(result, "does not exist")
+
+
+def test_train_without_a_dataset(tmp_path):
+    assert_one_line_error(run("lstm_model.train", "--dataset_dir", str(tmp_path), "--model_dir", str(tmp_path / "m")), "run the ingest pipeline first")

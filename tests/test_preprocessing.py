@@ -1,0 +1,78 @@
+"""Unit tests of the one preprocessing definition (cleaning, tokenization, lookup)."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from lstm_model import preprocessing
+from schemas import names
+
+
+@pytest.mark.parametrize(
+    ("raw", "cleaned"),
+    [
+        ("Great film.<br /><br />Loved it", "great film. loved it"),
+        ("Tom &amp; Jerry &lt;3 &quot;wow&quot; &#39;ok&#39; &#x41;", 'tom & jerry <3 "wow" \'ok\' a'),
+        ("caf&eacute; &nbsp; &hellip;", "café ..."),
+        ("a < b and c > d", "a < b and c > d"),  # not tags: kept
+        ("ﬁne ＦＵＬＬＷＩＤＴＨ ５", "fine fullwidth 5"),  # NFKC
+        ("tab\there\nnewline\x00nul", "tab here newline nul"),  # control characters
+        ("zero\u200bwidth and rtl\u200fmark", "zero width and rtlmark"),
+        ("  many    spaces\u3000here  ", "many spaces here"),
+        ("unknown &bogus; entity &#0;", "unknown &bogus; entity \ufffd"),
+        ("emoji 😀 stays", "emoji 😀 stays"),
+        ("<i></i><br />", ""),
+    ],
+)
+def test_clean(raw, cleaned):
+    assert preprocessing.clean_batch([raw]) == [cleaned]
+
+
+def test_clean_matches_html_unescape_on_numeric_entities():
+    import html
+
+    raw = "&#8217;&#x2019;&#233;&#x1F600;&#128512;"
+    assert preprocessing.clean_batch([raw], lowercase=False) == [html.unescape(raw)]
+
+
+def test_lowercase_is_an_option():
+    assert preprocessing.clean_batch(["Hello World"], lowercase=False) == ["Hello World"]
+    assert preprocessing.clean_batch(["Hello ÉCOLE"], lowercase=True) == ["hello école"]
+
+
+def test_invalid_utf8_is_repaired_not_fatal():
+    cleaned = preprocessing.TextPreprocessor().clean(tf.constant([b"bad \xff byte"]))
+    assert cleaned.numpy()[0].decode("utf-8") == "bad \ufffd byte"
+
+
+def test_tokenize_words_punctuation_and_apostrophes():
+    tokens = preprocessing.tokenize_batch(["don't stop! rock'n'roll 'quoted' 10/10 😀"])
+    assert tokens == [["don't", "stop", "!", "rock'n'roll", "'", "quoted", "'", "10", "/", "10", "😀"]]
+
+
+def test_count_tokens_batch():
+    assert preprocessing.count_tokens_batch(["a b a", "b c"]) == {"a": 2, "b": 2, "c": 1}
+
+
+def test_lookup_reserved_ids_and_oov():
+    vocabulary = [*names.RESERVED_TOKENS, "good", "film"]
+    lookup = preprocessing.CompiledLookup(vocabulary)
+    assert lookup(["good film", "bad film", ""]) == [[2, 3], [names.OOV_ID, 3], []]
+
+
+def test_vocabulary_must_start_with_reserved_tokens():
+    with pytest.raises(ValueError, match="reserved"):
+        preprocessing.TextPreprocessor(["good", "film"])
+    with pytest.raises(ValueError, match="repeated"):
+        preprocessing.TextPreprocessor([*names.RESERVED_TOKENS, "a", "a"])
+
+
+def test_truncate_head_and_tail_on_dense_and_ragged():
+    dense = tf.constant([1, 2, 3, 4, 5])
+    np.testing.assert_array_equal(preprocessing.truncate_ids(dense, 3, "head"), [1, 2, 3])
+    np.testing.assert_array_equal(preprocessing.truncate_ids(dense, 3, "tail"), [3, 4, 5])
+    ragged = tf.ragged.constant([[1, 2, 3, 4], [5]])
+    assert preprocessing.truncate_ids(ragged, 2, "head").to_list() == [[1, 2], [5]]
+    assert preprocessing.truncate_ids(ragged, 2, "tail").to_list() == [[3, 4], [5]]
+    with pytest.raises(ValueError):
+        preprocessing.truncate_ids(dense, 2, "middle")

@@ -1,0 +1,155 @@
+"""Composite transforms on a few hand-written records (TestPipeline + assert_that)."""
+
+import apache_beam as beam
+import pytest
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from pipelines import transforms
+from pipelines.common import QUARANTINE_TAG
+from schemas import names, reasons
+
+
+def raw(record_id, text, split="train", label="pos", source=None):
+    return {"id": record_id, "source": source or f"src/{record_id}", "split": split, "label": label, "text": text, "extra": {}}
+
+
+def text_record(record_id, text, split="train", label=1):
+    return {"id": record_id, "source": f"src/{record_id}", "split": split, "label": label, "text": text, "extra": {}}
+
+
+@pytest.mark.parametrize(
+    ("record", "reason"),
+    [
+        (raw("a", None), reasons.MISSING_TEXT),
+        (raw("a", 12), reasons.MISSING_TEXT),
+        (raw("a", b"caf\xe9"), reasons.UNDECODABLE_TEXT),
+        (raw("a", "bad \udcff"), reasons.UNDECODABLE_TEXT),
+        (raw("a", "   \n\t"), reasons.EMPTY_TEXT),
+        (raw("a", "x" * 101), reasons.TEXT_TOO_LONG),
+        (raw("a", "fine", label=None), reasons.MISSING_LABEL),
+        (raw("a", "fine", label="great"), reasons.UNKNOWN_LABEL),
+    ],
+)
+def test_check_raw_record_rejects_with_reason(record, reason):
+    checked, failure = transforms.check_raw_record(record, max_chars=100, require_label=True)
+    assert checked is None
+    assert failure[0] == reason
+
+
+@pytest.mark.parametrize(("label", "expected"), [("pos", 1), ("Negative", 0), (" 1 ", 1), (0, 0), (1.0, 1), ("neg", 0)])
+def test_labels_given_as_words_or_numbers(label, expected):
+    checked, failure = transforms.check_raw_record(raw("a", "fine", label=label), 100, True)
+    assert failure is None and checked["label"] == expected
+
+
+def test_unsup_and_unlabeled_records_pass_without_label():
+    checked, _ = transforms.check_raw_record(raw("a", b"fine", split="unsup", label=None), 100, True)
+    assert checked["label"] == names.UNLABELED and checked["text"] == "fine"
+    checked, _ = transforms.check_raw_record(raw("a", "fine", split=None, label=None), 100, True)
+    assert checked["label"] == names.UNLABELED
+    # Scoring ignores labels entirely.
+    checked, _ = transforms.check_raw_record(raw("a", "fine", label="bogus"), 100, True, check_label=False)
+    assert checked is not None
+
+
+def test_check_rows_routes_failures_to_quarantine():
+    with TestPipeline() as p:
+        out = p | beam.Create([raw("ok", "Nice"), raw("empty", " "), raw("bad", "x", label="meh")]) | transforms.CheckRows(100)
+        assert_that(out.records | "Ids" >> beam.Map(lambda r: (r["id"], r["label"])), equal_to([("ok", 1)]), label="records")
+        assert_that(
+            out[QUARANTINE_TAG] | "Reasons" >> beam.Map(lambda q: (q["id"], q["reason"])),
+            equal_to([("empty", reasons.EMPTY_TEXT), ("bad", reasons.UNKNOWN_LABEL)]),
+            label="quarantine",
+        )
+
+
+def test_clean_text_cleans_and_quarantines_markup_only():
+    with TestPipeline() as p:
+        out = p | beam.Create([text_record("a", "Good<br />FILM"), text_record("b", "<br /><i></i>")]) | transforms.CleanText()
+        assert_that(out.records | "Texts" >> beam.Map(lambda r: (r["id"], r["text"])), equal_to([("a", "good film")]), label="records")
+        assert_that(
+            out[QUARANTINE_TAG] | "Reasons" >> beam.Map(lambda q: (q["id"], q["reason"])),
+            equal_to([("b", reasons.EMPTY_AFTER_CLEANING)]),
+            label="quarantine",
+        )
+
+
+def test_drop_duplicates_keeps_test_copy_and_first_id():
+    records = [
+        text_record("train/1", "same text", split="train"),
+        text_record("test/9", "same text", split="test"),
+        text_record("train/2", "other", split="train"),
+        text_record("train/3", "other", split="train"),
+        {**text_record("train/2", "third", split="train"), "source": "src/zz-later-file"},  # duplicate id
+    ]
+    with TestPipeline() as p:
+        out = p | beam.Create(records) | transforms.DropDuplicates()
+        assert_that(
+            out["records"] | "Kept" >> beam.Map(lambda r: (r["id"], r["split"])),
+            equal_to([("test/9", "test"), ("train/2", "train")]),
+            label="kept",
+        )
+        assert_that(
+            out[QUARANTINE_TAG] | "Reasons" >> beam.Map(lambda q: (q["id"], q["reason"])),
+            equal_to([("train/1", reasons.DUPLICATE_OF_TEST), ("train/3", reasons.DUPLICATE_TEXT), ("train/2", reasons.DUPLICATE_ID)]),
+            label="quarantine",
+        )
+
+
+def test_assign_split_is_deterministic_and_keeps_given_splits():
+    records = [text_record(f"train/{i}", "t") for i in range(2000)]
+    first = [transforms.assign_split(r, 0.1, 0.2)["split"] for r in records]
+    assert first == [transforms.assign_split(r, 0.1, 0.2)["split"] for r in records]
+    share = first.count(names.SPLIT_VALIDATION) / len(first)
+    assert 0.08 < share < 0.12
+    assert set(first) == {names.SPLIT_TRAIN, names.SPLIT_VALIDATION}
+    assert transforms.assign_split(text_record("x", "t", split="test"), 0.5, 0.5)["split"] == names.SPLIT_TEST
+    unsplit = [transforms.assign_split(text_record(f"r{i}", "t", split=None), 0.0, 0.25)["split"] for i in range(2000)]
+    assert 0.22 < unsplit.count(names.SPLIT_TEST) / 2000 < 0.28
+    assert transforms.assign_split(text_record("u", "t", split=None, label=names.UNLABELED), 0.1, 0.2)["split"] == names.SPLIT_UNSUP
+
+
+def test_top_k_vocabulary_order_and_min_count():
+    vocabulary = transforms.top_k_vocabulary({"b": 3, "a": 3, "c": 5, "rare": 1}, max_size=5, min_count=2)
+    assert vocabulary == [(names.PAD_TOKEN, 0), (names.OOV_TOKEN, 0), ("c", 5), ("a", 3), ("b", 3)]
+    assert transforms.top_k_vocabulary({"b": 3, "a": 3, "c": 5}, max_size=3, min_count=1)[-1] == ("c", 5)
+    with pytest.raises(ValueError):
+        transforms.top_k_vocabulary({}, max_size=2, min_count=1)
+
+
+def test_build_vocabulary_and_token_ids():
+    records = [text_record("a", "good good film"), text_record("b", "bad film"), text_record("c", "good")]
+    with TestPipeline() as p:
+        texts = p | beam.Create(records)
+        vocabulary = texts | transforms.BuildVocabulary(max_size=4, min_count=2)
+        assert_that(vocabulary, equal_to([[(names.PAD_TOKEN, 0), (names.OOV_TOKEN, 0), ("good", 3), ("film", 2)]]), label="vocab")
+        ids = texts | transforms.ToTokenIds(vocabulary) | beam.Map(lambda r: (r["id"], r["token_ids"]))
+        assert_that(ids, equal_to([("a", [2, 2, 3]), ("b", [names.OOV_ID, 3]), ("c", [2])]), label="ids")
+
+
+def test_dataset_stats():
+    records = [
+        {**text_record("a", "x", split="train", label=1), "token_ids": [2, 3, 1]},
+        {**text_record("b", "x", split="train", label=0), "token_ids": [2]},
+        {**text_record("c", "x", split="unsup", label=names.UNLABELED), "token_ids": [1, 1]},
+    ]
+    with TestPipeline() as p:
+        stats = p | beam.Create(records) | beam.CombineGlobally(transforms.DatasetStatsFn())
+        expected = {
+            "train": {
+                "records": 2,
+                "labels": {"neg": 1, "pos": 1},
+                "tokens": 4,
+                "oov_rate": 0.25,
+                "token_length": {"p50": 1, "p90": 3, "p95": 3, "p99": 3, "min": 1, "max": 3, "mean": 2.0},
+            },
+            "unsup": {
+                "records": 1,
+                "labels": {"unlabeled": 1},
+                "tokens": 2,
+                "oov_rate": 1.0,
+                "token_length": {"p50": 2, "p90": 2, "p95": 2, "p99": 2, "min": 2, "max": 2, "mean": 2.0},
+            },
+        }
+        assert_that(stats, equal_to([expected]))
