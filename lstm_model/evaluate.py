@@ -12,9 +12,13 @@ from lstm_model.config import TrainConfig
 
 def predict_split(model: keras.Model, dataset_dir: str, split: str, config: TrainConfig):
     """(ids: list[str], labels: int array [n], probabilities: float array [n], lengths: int array [n])."""
+    import tensorflow as tf
+
+    # One compiled graph for every batch shape: eager LSTM steps would run op by op.
+    predict = tf.function(lambda x: model(x, training=False), input_signature=[tf.TensorSpec([None, None], tf.int32)])
     ids, labels, probabilities, lengths = [], [], [], []
     for token_ids, label, record_id in data.evaluation_dataset(dataset_dir, split, config, with_ids=True):
-        probability = model(token_ids, training=False).numpy().reshape(-1)
+        probability = predict(token_ids).numpy().reshape(-1)
         probabilities.append(probability)
         labels.append(label.numpy().astype(np.int64))
         ids.extend(value.decode("utf-8") for value in record_id.numpy())

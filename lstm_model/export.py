@@ -4,7 +4,8 @@ Signatures of ``MODEL_DIR/export``:
 
 * ``serving_default(text: string [batch])`` -> ``probability`` float32 [batch]
   (P(label == LABELS[1])), ``label_id`` int32 [batch], ``num_tokens`` int32 [batch]
-  (tokens after cleaning, before truncation);
+  (tokens after cleaning, before truncation), ``num_oov`` int32 [batch] (of those,
+  out of the vocabulary);
 * ``preprocess(text: string [batch])`` -> ``token_ids`` int64 [batch, time] (untruncated,
   0-padded) and ``num_tokens`` int32 [batch]: exactly the ids ingest writes.
 
@@ -52,6 +53,7 @@ def export_model(model: keras.Model, vocabulary: list[str], config: TrainConfig,
             "probability": probability,
             "label_id": tf.cast(probability >= 0.5, tf.int32),
             "num_tokens": num_tokens,
+            "num_oov": tf.cast(tf.reduce_sum(tf.cast(ids == names.OOV_ID, tf.int32), axis=1), tf.int32),
         }
 
     archive = keras.export.ExportArchive()

@@ -100,12 +100,13 @@ class TextPreprocessor(tf.Module):
             if len(set(vocabulary)) != len(vocabulary):
                 raise ValueError("vocabulary has repeated tokens")
             words = vocabulary[len(names.RESERVED_TOKENS) :]
+            ids = list(range(len(names.RESERVED_TOKENS), len(vocabulary)))
+            if not words:
+                # A table cannot be empty; "" is never a token, so this maps nothing.
+                words, ids = [""], [names.OOV_ID]
             self.vocabulary_size = len(vocabulary)
             self._vocabulary = tf.lookup.StaticHashTable(
-                tf.lookup.KeyValueTensorInitializer(
-                    tf.constant(words, dtype=tf.string),
-                    tf.range(len(names.RESERVED_TOKENS), len(vocabulary), dtype=tf.int64),
-                ),
+                tf.lookup.KeyValueTensorInitializer(tf.constant(words, dtype=tf.string), tf.constant(ids, dtype=tf.int64)),
                 default_value=names.OOV_ID,
             )
 

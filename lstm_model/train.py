@@ -26,6 +26,7 @@ import os
 import shutil
 import sys
 import time
+import warnings
 from pathlib import Path
 
 LOGGER = logging.getLogger("lstm_model")
@@ -111,6 +112,9 @@ def train(dataset_dir: str, model_dir: str, config, overwrite: bool = False, ver
     (model_path / names.MODEL_CONFIG_FILE).write_text(config.to_json() + "\n")
     shutil.copyfile(f"{dataset_dir.rstrip('/')}/{names.VOCAB_FILE}", model_path / names.VOCAB_FILE)
 
+    # Length-bucketed datasets have unknown cardinality; Keras then warns at the end
+    # of the first epoch that the input "ran out of data", which is expected here.
+    warnings.filterwarnings("ignore", message="Your input ran out of data")
     keras.utils.set_random_seed(config.seed)
     train_data = data.training_dataset(dataset_dir, config)
     validation_data = data.evaluation_dataset(dataset_dir, names.SPLIT_VALIDATION, config)
@@ -168,6 +172,8 @@ def train(dataset_dir: str, model_dir: str, config, overwrite: bool = False, ver
         "dataset_manifest_sha256": hashlib.sha256(manifest_bytes).hexdigest(),
         "dataset_token_length": {split: manifest["splits"][split]["token_length"] for split in names.SPLITS},
         "dataset_oov_rate": {split: manifest["splits"][split]["oov_rate"] for split in names.SPLITS},
+        # What scoring compares its corpus with (drift): share of raw records quarantined at ingest.
+        "dataset_quarantine_rate": manifest["counts"]["quarantined"] / max(manifest["counts"]["records_in"], 1),
         "test_accuracy": results[names.SPLIT_TEST]["accuracy"],
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__, "python": sys.version.split()[0]},
         "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -3,7 +3,7 @@
 Element shapes used across pipelines (plain dicts: picklable, runner-agnostic):
 
 * RawRecord: {"id": str, "source": str, "split": str | None, "label": str | None,
-  "text": bytes | str | None, "extra": dict[str, str]} -- what a reader yields.
+  "text": bytes | str | None, "extra": dict[str, str], "label_expected": bool (optional)} -- what a reader yields.
 * TextRecord: {"id", "source", "split", "label": int, "text": str, "extra"} --
   decoded and checked (label is an index into schemas.names.LABELS or UNLABELED).
 * QuarantineRecord: {"id", "source", "stage", "reason", "detail", "excerpt"} --

@@ -32,9 +32,9 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines import common, sinks, sources, transforms
+from pipelines import common, sinks, sources, transforms, validation
 from pipelines.common import QUARANTINE_TAG, UserError
-from schemas import names
+from schemas import names, reasons
 from schemas import tfrecord as tfrecord_schema
 
 LOGGER = logging.getLogger("lstm_pipeline")
@@ -59,6 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
     io_group.add_argument("--id_column", default="id", help="Tabular inputs: column with a record id; FILE:ROW if absent (default: %(default)s).")
     io_group.add_argument("--split_column", default="split", help="Tabular inputs: column with train/test/validation/unsup (default: %(default)s).")
     io_group.add_argument("--encoding", default="utf-8", help="Encoding of raw text bytes (default: %(default)s).")
+    io_group.add_argument(
+        "--fallback_encoding",
+        default=None,
+        help="Encoding tried when --encoding fails (e.g. cp1252); such records are kept and counted as repaired.",
+    )
 
     clean_group = parser.add_argument_group("cleaning and checks")
     clean_group.add_argument("--no_lowercase", dest="lowercase", action="store_false", help="Keep case (default: lowercase).")
@@ -73,6 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--vocab_splits", default="train,unsup", help="Splits counted for the vocabulary; never validation or test (default: %(default)s)."
     )
     split_group.add_argument("--records_per_shard", type=int, default=10_000, help="TFRecord shard size in records (default: %(default)s).")
+
+    check_group = parser.add_argument_group("validation thresholds (Great Expectations suites in schemas/expectations)")
+    check_group.add_argument("--max_quarantine_rate", type=float, default=0.05, help="Critical: fail the run above this share of quarantined records (default: %(default)s).")
+    check_group.add_argument("--max_duplicate_rate", type=float, default=0.2, help="Warn above this share of duplicate records (default: %(default)s).")
+    check_group.add_argument("--max_oov_rate", type=float, default=0.1, help="Warn above this out-of-vocabulary rate in validation/test (default: %(default)s).")
+    check_group.add_argument("--min_label_share", type=float, default=0.2, help="Warn if the train split's positive share is below this (default: %(default)s).")
+    check_group.add_argument("--max_label_share", type=float, default=0.8, help="Warn if the train split's positive share is above this (default: %(default)s).")
     return parser
 
 
@@ -92,10 +104,16 @@ def validate_args(args: argparse.Namespace) -> None:
     if bad or not splits:
         raise UserError(f"--vocab_splits may name train and unsup only (never validation/test), got {args.vocab_splits!r}")
     args.vocab_splits = splits
-    try:
-        "".encode(args.encoding)
-    except LookupError:
-        raise UserError(f"--encoding {args.encoding!r} is not a known codec") from None
+    for flag in ("encoding", "fallback_encoding"):
+        codec = getattr(args, flag)
+        try:
+            if codec is not None:
+                "".encode(codec)
+        except LookupError:
+            raise UserError(f"--{flag} {codec!r} is not a known codec") from None
+    for flag in ("max_quarantine_rate", "max_duplicate_rate", "max_oov_rate", "min_label_share", "max_label_share"):
+        if not 0.0 <= getattr(args, flag) <= 1.0:
+            raise UserError(f"--{flag} must be in [0, 1], got {getattr(args, flag)}")
 
 
 def _example_of(record: dict[str, Any]) -> tuple[str, bytes]:
@@ -117,8 +135,10 @@ def _write_inputs(inputs: list[tuple[str, str, int]], path: str) -> str:
     return path
 
 
-def _summary(_, stats, reasons_count, records_in, written, vocabulary_size, input_files):
+def _summary(_, stats, reasons_count, records_in, written, vocabulary_size, input_files, repaired, raw_rows, cleaned_rows):
     return {
+        "repaired": dict(sorted(repaired.items())),
+        "validation_rows": {"raw_rows": raw_rows, "cleaned_dataset": cleaned_rows},
         "splits": stats,
         "quarantine": {"total": sum(reasons_count.values()), "by_reason": dict(sorted(reasons_count.items()))},
         "records_in": records_in,
@@ -128,12 +148,54 @@ def _summary(_, stats, reasons_count, records_in, written, vocabulary_size, inpu
     }
 
 
+def _cleaned_row_features(record: dict[str, Any]) -> dict[str, Any]:
+    label = record["label"]
+    return {
+        "id": record["id"],
+        "num_tokens": len(record["token_ids"]),
+        "label": None if label == names.UNLABELED else names.LABELS[label],
+    }
+
+
+def validate_run(args: argparse.Namespace, manifest: dict[str, Any], row_results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Evaluate the raw-rows and cleaned-dataset suites; writes validation.json/html."""
+    counts = manifest["counts"]
+    by_reason = manifest["quarantine"]["by_reason"]
+    duplicates = sum(by_reason.get(r, 0) for r in (reasons.DUPLICATE_ID, reasons.DUPLICATE_TEXT, reasons.DUPLICATE_OF_TEST))
+    records_in = max(counts["records_in"], 1)
+    splits = manifest["splits"]
+    train_labels = splits[names.SPLIT_TRAIN]["labels"]
+    train_labelled = sum(v for k, v in train_labels.items() if k != "unlabeled")
+    options = vars(args)
+    raw_report = validation.evaluate(
+        validation.load_suite("raw_rows", options),
+        row_results["raw_rows"],
+        {"quarantine_rate": counts["quarantined"] / records_in, "duplicate_rate": duplicates / records_in},
+    )
+    cleaned_report = validation.evaluate(
+        validation.load_suite("cleaned_dataset", options),
+        row_results["cleaned_dataset"],
+        {
+            "train_records": splits[names.SPLIT_TRAIN]["records"],
+            "validation_records": splits[names.SPLIT_VALIDATION]["records"],
+            "train_positive_share": train_labels.get(names.LABELS[1], 0) / train_labelled if train_labelled else None,
+            "validation_oov_rate": splits[names.SPLIT_VALIDATION]["oov_rate"],
+            "test_oov_rate": splits[names.SPLIT_TEST]["oov_rate"],
+        },
+    )
+    reports = [raw_report, cleaned_report]
+    validation.write_report(args.output_dir, f"Ingest validation: {args.input}", reports)
+    return reports
+
+
 def build_pipeline(pipeline: beam.Pipeline, args: argparse.Namespace) -> None:
     """Adds the ingest steps to `pipeline` (labelled, so Dataflow's graph reads like this)."""
     out = args.output_dir
     columns = sources.ColumnNames(args.text_column, args.label_column, args.id_column, args.split_column)
     read = pipeline | "Read" >> sources.ReadRawRecords(args.input, args.input_format, columns)
-    checked = read["records"] | "CheckRows" >> transforms.CheckRows(args.max_chars, require_label=True, encoding=args.encoding)
+    checked = read["records"] | "CheckRows" >> transforms.CheckRows(
+        args.max_chars, require_label=True, encoding=args.encoding, fallback_encoding=args.fallback_encoding
+    )
     cleaned = checked.records | "CleanText" >> transforms.CleanText(args.lowercase)
     deduped = cleaned.records | "DropDuplicates" >> transforms.DropDuplicates()
     validation_fraction, test_fraction = args.validation_fraction, args.test_fraction
@@ -174,6 +236,18 @@ def build_pipeline(pipeline: beam.Pipeline, args: argparse.Namespace) -> None:
     )
 
     stats = with_ids | "DatasetStats" >> beam.CombineGlobally(transforms.DatasetStatsFn())
+    options = vars(args)
+    raw_rows = (
+        read["records"]
+        | "RawRowFeatures" >> beam.Map(validation.raw_row_features)
+        | "ValidateRawRows" >> validation.ValidateRows(validation.load_suite("raw_rows", options))
+    )
+    cleaned_rows = (
+        with_ids
+        | "CleanedRowFeatures" >> beam.Map(_cleaned_row_features)
+        | "ValidateCleanedRows" >> validation.ValidateRows(validation.load_suite("cleaned_dataset", options))
+    )
+    repaired = transforms.count_repairs(checked.records)
     reasons_count = transforms.count_by_reason(quarantined)
     records_in = (
         (read["records"], read[QUARANTINE_TAG])
@@ -196,6 +270,9 @@ def build_pipeline(pipeline: beam.Pipeline, args: argparse.Namespace) -> None:
             written=beam.pvalue.AsSingleton(all_written),
             vocabulary_size=beam.pvalue.AsSingleton(vocabulary | "VocabSize" >> beam.Map(len)),
             input_files=beam.pvalue.AsSingleton(input_files),
+            repaired=beam.pvalue.AsSingleton(repaired),
+            raw_rows=beam.pvalue.AsSingleton(raw_rows),
+            cleaned_rows=beam.pvalue.AsSingleton(cleaned_rows),
         )
         | "WaitSideFiles" >> beam.Map(lambda summary, _: summary, beam.pvalue.AsSingleton(done))
         | "WriteSummary" >> beam.Map(lambda summary: common.write_json(common.join(out, RUN_SUMMARY_FILE), summary))
@@ -244,7 +321,16 @@ def write_manifest(args: argparse.Namespace, beam_args: list[str], seconds: floa
         "outputs": outputs,
         "run": {"seconds": round(seconds, 1), "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
     }
+    reports = validate_run(args, manifest, summary["validation_rows"])
+    manifest["repaired"] = summary["repaired"]
+    manifest["validation"] = {
+        "success": all(r["success"] for r in reports),
+        "critical_failures": [f"{e['type']}({e['column']}): {e['observed']}" for r in reports for e in r["critical_failures"]],
+        "warnings": [f"{e['type']}({e['column']}): {e['observed']}" for r in reports for e in r["warnings"]],
+        "report": validation.VALIDATION_HTML,
+    }
     common.write_json(common.join(out, names.MANIFEST_FILE), manifest)
+    manifest["_reports"] = reports
     return manifest
 
 
@@ -265,6 +351,13 @@ def print_report(manifest: dict[str, Any]) -> None:
             )
     for reason, n in manifest["quarantine"]["by_reason"].items():
         lines.append(f"  quarantined {reason}: {n}")
+    for repair, n in manifest["repaired"].items():
+        lines.append(f"  repaired and kept, {repair}: {n}")
+    checks = manifest["validation"]
+    lines.append(
+        f"  validation: {'passed' if checks['success'] else 'FAILED' if checks['critical_failures'] else 'passed with warnings'}"
+        f" ({len(checks['critical_failures'])} critical, {len(checks['warnings'])} warnings) -> {checks['report']}"
+    )
     lines.append(f"  vocabulary: {manifest['vocabulary']['size']} tokens; manifest: {manifest['dataset_fingerprint'][:12]}")
     print("\n".join(lines), flush=True)
 
@@ -282,9 +375,12 @@ def run(argv: list[str] | None = None, save_main_session: bool = False) -> dict[
     with beam.Pipeline(options=options) as pipeline:
         build_pipeline(pipeline, args)
     manifest = write_manifest(args, beam_args, time.monotonic() - started)
+    reports = manifest.pop("_reports")
     print_report(manifest)
     if not manifest["counts"]["balanced"]:
         raise UserError("records in != records out + quarantined; see manifest.json counts")
+    validation.log_warnings(reports)
+    validation.raise_on_critical(reports, common.join(args.output_dir, validation.VALIDATION_HTML))
     return manifest
 
 

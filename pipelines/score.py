@@ -31,7 +31,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult, RunInference
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines import common, sinks, sources, transforms
+from pipelines import common, sinks, sources, transforms, validation
 from pipelines.common import QUARANTINE_TAG, UserError
 from schemas import arrow, names, reasons
 
@@ -43,7 +43,7 @@ class RawTextModelHandler(ModelHandler[str, PredictionResult, Any]):
     """RunInference handler for the exported SavedModel: a batch of raw strings per call.
 
     Example: str (raw text). Inference: {"probability": float, "label_id": int,
-    "num_tokens": int}.
+    "num_tokens": int, "num_oov": int}.
     """
 
     def __init__(self, export_dir: str, min_batch_size: int = 16, max_batch_size: int = 256):
@@ -62,9 +62,12 @@ class RawTextModelHandler(ModelHandler[str, PredictionResult, Any]):
         probability = outputs["probability"].numpy()
         label_id = outputs["label_id"].numpy()
         num_tokens = outputs["num_tokens"].numpy()
+        num_oov = outputs["num_oov"].numpy()
         return [
-            PredictionResult(text, {"probability": float(p), "label_id": int(l), "num_tokens": int(n)}, self.export_dir)
-            for text, p, l, n in zip(batch, probability, label_id, num_tokens)
+            PredictionResult(
+                text, {"probability": float(p), "label_id": int(l), "num_tokens": int(n), "num_oov": int(o)}, self.export_dir
+            )
+            for text, p, l, n, o in zip(batch, probability, label_id, num_tokens, num_oov)
         ]
 
     def get_num_bytes(self, batch: Sequence[str]) -> int:
@@ -128,6 +131,7 @@ class _ToScoredRow(beam.DoFn):
             "predicted_label": names.LABELS[label_id],
             "predicted_label_id": label_id,
             "num_tokens": inference["num_tokens"],
+            "num_oov": inference["num_oov"],
             "model_version": self.model_version,
             "scored_at": self.scored_at,
         }
@@ -160,9 +164,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--id_column", default="id", help="Tabular inputs: id column; FILE:ROW if absent (default: %(default)s).")
     parser.add_argument("--split_column", default="split", help="Tabular inputs: split column (default: %(default)s).")
     parser.add_argument("--encoding", default="utf-8", help="Encoding of raw text bytes (default: %(default)s).")
+    parser.add_argument("--fallback_encoding", default=None, help="Encoding tried when --encoding fails (e.g. cp1252).")
     parser.add_argument("--max_chars", type=int, default=transforms.DEFAULT_MAX_CHARS, help="Quarantine longer texts (default: %(default)s).")
     parser.add_argument("--batch_size", type=int, default=256, help="Largest RunInference batch, in texts (default: %(default)s).")
     parser.add_argument("--rows_per_file", type=int, default=100_000, help="Rows per Parquet file (default: %(default)s).")
+    checks = parser.add_argument_group("validation and drift thresholds")
+    checks.add_argument("--max_quarantine_rate", type=float, default=0.05, help="Critical: fail the run above this share of quarantined records (default: %(default)s).")
+    checks.add_argument("--max_oov_rate", type=float, default=0.1, help="Warn above this out-of-vocabulary rate (default: %(default)s).")
+    checks.add_argument("--max_duplicate_rate", type=float, default=1.0, help="Warn above this duplicate share (scoring does not dedupe; default: %(default)s).")
+    checks.add_argument("--drift_length_tolerance", type=float, default=0.25, help="Warn if median or p90 token length differs from training by more than this fraction (default: %(default)s).")
+    checks.add_argument("--drift_oov_tolerance", type=float, default=0.03, help="Warn if the OOV rate exceeds the training test split's by more than this (absolute; default: %(default)s).")
+    checks.add_argument("--drift_quarantine_tolerance", type=float, default=0.05, help="Warn if the quarantine rate exceeds ingest's by more than this (absolute; default: %(default)s).")
     return parser
 
 
@@ -175,7 +187,7 @@ def build_pipeline(pipeline: beam.Pipeline, args: argparse.Namespace, info: dict
 
     read = pipeline | "Read" >> sources.ReadRawRecords(args.input, args.input_format, columns)
     checked = read["records"] | "CheckRows" >> transforms.CheckRows(
-        args.max_chars, require_label=False, encoding=args.encoding, check_label=False
+        args.max_chars, require_label=False, encoding=args.encoding, check_label=False, fallback_encoding=args.fallback_encoding
     )
     handler = KeyedModelHandler(RawTextModelHandler(export_dir, max_batch_size=args.batch_size))
     scored = (
@@ -209,12 +221,28 @@ def build_pipeline(pipeline: beam.Pipeline, args: argparse.Namespace, info: dict
         | "PredictedToDict" >> beam.combiners.ToDict()
     )
     records_in = (read["records"], read[QUARANTINE_TAG]) | "AllRead" >> beam.Flatten() | "CountIn" >> beam.combiners.Count.Globally()
+    options = vars(args)
+    raw_rows = (
+        read["records"]
+        | "RawRowFeatures" >> beam.Map(validation.raw_row_features)
+        | "ValidateRawRows" >> validation.ValidateRows(validation.load_suite("raw_rows", options))
+    )
+    scored_rows = (
+        scored.rows
+        | "ScoredRowFeatures" >> beam.Map(lambda kv: {k: kv[1][k] for k in ("id", "probability", "predicted_label")})
+        | "ValidateScoredRows" >> validation.ValidateRows(validation.load_suite("scored_output", options))
+    )
+    corpus = scored.rows | "CorpusStats" >> beam.CombineGlobally(CorpusStatsFn())
+    repaired = transforms.count_repairs(checked.records)
     (
         pipeline
         | "SummaryTrigger" >> beam.Create([None])
         | "Summary"
         >> beam.Map(
-            lambda _, written, reasons_count, records_in, predicted, inputs_file: {
+            lambda _, written, reasons_count, records_in, predicted, inputs_file, raw_rows, scored_rows, corpus, repaired: {
+                "validation_rows": {"raw_rows": raw_rows, "scored_output": scored_rows},
+                "corpus": corpus,
+                "repaired": dict(sorted(repaired.items())),
                 "written": sorted([list(item) for item in written]),
                 "quarantine": {"total": sum(reasons_count.values()), "by_reason": dict(sorted(reasons_count.items()))},
                 "records_in": records_in,
@@ -226,8 +254,112 @@ def build_pipeline(pipeline: beam.Pipeline, args: argparse.Namespace, info: dict
             records_in=beam.pvalue.AsSingleton(records_in),
             predicted=beam.pvalue.AsSingleton(predicted),
             inputs_file=beam.pvalue.AsSingleton(inputs_path),
+            raw_rows=beam.pvalue.AsSingleton(raw_rows),
+            scored_rows=beam.pvalue.AsSingleton(scored_rows),
+            corpus=beam.pvalue.AsSingleton(corpus),
+            repaired=beam.pvalue.AsSingleton(repaired),
         )
         | "WriteSummary" >> beam.Map(lambda summary: common.write_json(common.join(out, RUN_SUMMARY_FILE), summary))
+    )
+
+
+class CorpusStatsFn(beam.CombineFn):
+    """(id, scored row) -> {"rows", "tokens", "oov", "oov_rate", "token_length": percentiles}."""
+
+    def create_accumulator(self):
+        return {"rows": 0, "tokens": 0, "oov": 0, "lengths": {}}
+
+    def add_input(self, accumulator, item):
+        row = item[1]
+        accumulator["rows"] += 1
+        accumulator["tokens"] += row["num_tokens"]
+        accumulator["oov"] += row["num_oov"]
+        accumulator["lengths"][row["num_tokens"]] = accumulator["lengths"].get(row["num_tokens"], 0) + 1
+        return accumulator
+
+    def merge_accumulators(self, accumulators):
+        merged = self.create_accumulator()
+        for accumulator in accumulators:
+            for key in ("rows", "tokens", "oov"):
+                merged[key] += accumulator[key]
+            for length, count in accumulator["lengths"].items():
+                merged["lengths"][length] = merged["lengths"].get(length, 0) + count
+        return merged
+
+    def extract_output(self, accumulator):
+        return {
+            "rows": accumulator["rows"],
+            "tokens": accumulator["tokens"],
+            "oov_rate": accumulator["oov"] / accumulator["tokens"] if accumulator["tokens"] else 0.0,
+            "token_length": transforms.length_percentiles(accumulator["lengths"]),
+        }
+
+
+def compute_drift(info: dict[str, Any], corpus: dict[str, Any], quarantine_rate: float, args) -> dict[str, Any]:
+    """Compare the scored corpus with the training data recorded in model_info.json."""
+    train_length = (info.get("dataset_token_length") or {}).get(names.SPLIT_TRAIN) or {}
+    reference_oov = (info.get("dataset_oov_rate") or {}).get(names.SPLIT_TEST)
+    reference_quarantine = info.get("dataset_quarantine_rate")
+    checks = []
+    for percentile in ("p50", "p90"):
+        expected, observed = train_length.get(percentile), corpus["token_length"].get(percentile)
+        if expected and observed is not None:
+            change = (observed - expected) / expected
+            checks.append(
+                {
+                    "measure": f"token length {percentile}",
+                    "training": expected,
+                    "scoring": observed,
+                    "change": round(change, 4),
+                    "tolerance": f"±{args.drift_length_tolerance:.0%} relative",
+                    "drift": abs(change) > args.drift_length_tolerance,
+                }
+            )
+    if reference_oov is not None:
+        change = corpus["oov_rate"] - reference_oov
+        checks.append(
+            {
+                "measure": "OOV rate (vs training test split)",
+                "training": round(reference_oov, 6),
+                "scoring": round(corpus["oov_rate"], 6),
+                "change": round(change, 6),
+                "tolerance": f"+{args.drift_oov_tolerance} absolute",
+                "drift": change > args.drift_oov_tolerance,
+            }
+        )
+    if reference_quarantine is not None:
+        change = quarantine_rate - reference_quarantine
+        checks.append(
+            {
+                "measure": "quarantined share",
+                "training": round(reference_quarantine, 6),
+                "scoring": round(quarantine_rate, 6),
+                "change": round(change, 6),
+                "tolerance": f"+{args.drift_quarantine_tolerance} absolute",
+                "drift": change > args.drift_quarantine_tolerance,
+            }
+        )
+    warnings = [
+        f"{c['measure']}: training {c['training']}, scoring {c['scoring']} (change {c['change']}, tolerance {c['tolerance']})"
+        for c in checks
+        if c["drift"]
+    ]
+    return {"checks": checks, "warnings": warnings, "corpus": corpus}
+
+
+def _drift_html(drift: dict[str, Any]) -> str:
+    import html
+
+    rows = "".join(
+        f"<tr><td>{html.escape(c['measure'])}</td><td>{c['training']}</td><td>{c['scoring']}</td><td>{c['change']}</td>"
+        f"<td>{html.escape(c['tolerance'])}</td><td class='{'warn' if c['drift'] else 'pass'}'>{'DRIFT' if c['drift'] else 'ok'}</td></tr>"
+        for c in drift["checks"]
+    )
+    return (
+        "<p>The scored corpus compared with the data the model was trained on (from the model's model_info.json).</p>"
+        "<table><tr><th>measure</th><th>training</th><th>scoring</th><th>change</th><th>tolerance</th><th>status</th></tr>"
+        + rows
+        + "</table>"
     )
 
 
@@ -263,13 +395,38 @@ def write_manifest(args, beam_args, info, scored_at, seconds) -> dict[str, Any]:
         },
         "predicted": summary["predicted"],
         "quarantine": summary["quarantine"],
+        "repaired": summary["repaired"],
         "options": {k: v for k, v in sorted(vars(args).items())},
         "beam_args": beam_args,
         "inputs_sha256": outputs[names.INPUTS_FILE]["sha256"],
         "outputs": outputs,
         "run": {"seconds": round(seconds, 1)},
     }
+    records_in = max(summary["records_in"], 1)
+    drift = compute_drift(info, summary["corpus"], quarantined / records_in, args)
+    options = vars(args)
+    reports = [
+        validation.evaluate(
+            validation.load_suite("raw_rows", options),
+            summary["validation_rows"]["raw_rows"],
+            {"quarantine_rate": quarantined / records_in, "duplicate_rate": 0.0},
+        ),
+        validation.evaluate(
+            validation.load_suite("scored_output", options),
+            summary["validation_rows"]["scored_output"],
+            {"quarantine_rate": quarantined / records_in, "oov_rate": summary["corpus"]["oov_rate"]},
+        ),
+    ]
+    validation.write_report(out, f"Scoring validation: {args.input}", reports, [("Drift against training data", _drift_html(drift))])
+    manifest["drift"] = drift
+    manifest["validation"] = {
+        "success": all(r["success"] for r in reports),
+        "critical_failures": [f"{e['type']}({e['column']}): {e['observed']}" for r in reports for e in r["critical_failures"]],
+        "warnings": [f"{e['type']}({e['column']}): {e['observed']}" for r in reports for e in r["warnings"]],
+        "report": validation.VALIDATION_HTML,
+    }
     common.write_json(common.join(out, names.MANIFEST_FILE), manifest)
+    manifest["_reports"] = reports
     return manifest
 
 
@@ -291,6 +448,7 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
     with beam.Pipeline(options=PipelineOptions(beam_args)) as pipeline:
         build_pipeline(pipeline, args, info, scored_at)
     manifest = write_manifest(args, beam_args, info, scored_at, time.monotonic() - started)
+    reports = manifest.pop("_reports")
     counts = manifest["counts"]
     print(
         f"scoring finished in {manifest['run']['seconds']} s: {counts['records_in']} records in = "
@@ -298,8 +456,18 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
         f"quarantine {manifest['quarantine']['by_reason']} -> {args.output_dir}",
         flush=True,
     )
+    for warning in manifest["drift"]["warnings"]:
+        LOGGER.warning("drift: %s", warning)
+    print(
+        f"  drift: {len(manifest['drift']['warnings'])} warning(s); validation: "
+        f"{len(manifest['validation']['critical_failures'])} critical, {len(manifest['validation']['warnings'])} warnings "
+        f"-> {common.join(args.output_dir, validation.VALIDATION_HTML)}",
+        flush=True,
+    )
     if not counts["balanced"]:
         raise UserError("records in != scored + quarantined; see manifest.json counts")
+    validation.log_warnings(reports)
+    validation.raise_on_critical(reports, common.join(args.output_dir, validation.VALIDATION_HTML))
     return manifest
 
 

@@ -208,11 +208,16 @@ class ReadFileRecords(beam.DoFn):
             "source": f"{path}:{number}",
             "split": None if split in (None, "") else str(split).strip().lower(),
             "label": None if label is None or str(label).strip() == "" else str(label),
+            # The input has a label column: an empty label there is missing, not "unlabeled".
+            "label_expected": columns.label in row,
             "text": text,
             "extra": extra,
         }
 
     def _csv_records(self, path: str, reader) -> Iterator[dict[str, Any]]:
+        # Long texts are checked (text_too_long) later, not refused by the csv module's 128 KiB field limit.
+        csv.field_size_limit(2**31 - 1)
+        name = posixpath.basename(path)
         # surrogateescape keeps undecodable bytes so one bad row is quarantined, not the file.
         stream = io.TextIOWrapper(io.BufferedReader(reader), encoding="utf-8", errors="surrogateescape", newline="")
         rows = csv.reader(stream)
@@ -221,22 +226,26 @@ class ReadFileRecords(beam.DoFn):
             return
         if self.columns.text not in header:
             yield quarantine(
-                {"id": f"{posixpath.basename(path)}:header", "source": path},
+                {"id": f"{name}:header", "source": path},
                 _STAGE,
                 reasons.MISSING_TEXT,
                 f"no column {self.columns.text!r} in header {header[:20]}",
             )
             return
-        for number, values in enumerate(rows, start=2):  # line 1 is the header
+        first_line = rows.line_num + 1
+        for number, values in enumerate(rows, start=2):  # row 1 is the header
+            lines = f"lines {first_line}-{rows.line_num}" if rows.line_num > first_line else f"line {first_line}"
             if len(values) != len(header):
+                hint = " (an unbalanced quote joins lines into one field)" if rows.line_num > first_line else ""
                 yield quarantine(
-                    {"id": f"{posixpath.basename(path)}:{number}", "source": f"{path}:{number}", "text": ",".join(values)},
+                    {"id": f"{name}:{number}", "source": f"{path}:{first_line}", "text": ",".join(values)},
                     _STAGE,
-                    reasons.UNREADABLE_INPUT,
-                    f"expected {len(header)} columns, got {len(values)}",
+                    reasons.MALFORMED_ROW,
+                    f"expected {len(header)} columns, got {len(values)} on {lines}{hint}",
                 )
-                continue
-            yield self._row_record(path, number, dict(zip(header, values)))
+            else:
+                yield self._row_record(path, number, dict(zip(header, values)))
+            first_line = rows.line_num + 1
 
     def _jsonl_records(self, path: str, reader) -> Iterator[dict[str, Any]]:
         name = posixpath.basename(path)
@@ -249,10 +258,10 @@ class ReadFileRecords(beam.DoFn):
             try:
                 row = json.loads(raw)
             except ValueError as error:
-                yield quarantine(where, _STAGE, reasons.UNREADABLE_INPUT, f"not JSON: {error}")
+                yield quarantine(where, _STAGE, reasons.MALFORMED_ROW, f"not JSON: {error}")
                 continue
             if not isinstance(row, dict):
-                yield quarantine(where, _STAGE, reasons.UNREADABLE_INPUT, f"JSON {type(row).__name__}, not an object")
+                yield quarantine(where, _STAGE, reasons.MALFORMED_ROW, f"JSON {type(row).__name__}, not an object")
                 continue
             yield self._row_record(path, number, row)
 
@@ -268,6 +277,40 @@ class ReadFileRecords(beam.DoFn):
                 yield self._row_record(path, number, row)
 
 
+def list_inputs(pattern: str) -> Iterator[Any]:
+    """FileMetadata for every file matching `pattern`, and a QuarantineRecord for every
+    match that is not a readable file (a directory, a broken symlink).
+
+    Beam's FileSystems.match leaves such entries out without a word; on local disk
+    they are listed here so nothing is skipped silently. Symlinks to files are followed.
+    """
+    if "://" in pattern:
+        yield from FileSystems.match([pattern])[0].metadata_list
+        return
+    import glob
+    import os
+
+    from apache_beam.io.filesystem import FileMetadata
+
+    for path in sorted(glob.glob(pattern)):
+        where = {"id": path, "source": path}
+        if os.path.isdir(path):
+            yield quarantine(where, _STAGE, reasons.UNREADABLE_INPUT, "a directory where a file was expected")
+        elif os.path.islink(path) and not os.path.exists(path):
+            yield quarantine(where, _STAGE, reasons.UNREADABLE_INPUT, f"broken symlink to {os.readlink(path)}")
+        elif not os.path.isfile(path):
+            yield quarantine(where, _STAGE, reasons.UNREADABLE_INPUT, "not a regular file")
+        else:
+            yield FileMetadata(path, os.path.getsize(path))
+
+
+def _route_listing(entry):
+    if isinstance(entry, dict):
+        yield beam.pvalue.TaggedOutput(QUARANTINE_TAG, entry)
+    else:
+        yield entry
+
+
 class ReadRawRecords(beam.PTransform):
     """PBegin -> {"records": RawRecord, "quarantine": QuarantineRecord, "inputs": (path, sha256, bytes)}."""
 
@@ -279,10 +322,14 @@ class ReadRawRecords(beam.PTransform):
         self.columns = columns
 
     def expand(self, pbegin):
-        outputs = (
+        listing = (
             pbegin
             | "MatchFiles" >> beam.Create([self.pattern])
-            | "Expand" >> beam.FlatMap(lambda pattern: FileSystems.match([pattern])[0].metadata_list)
+            | "Expand" >> beam.FlatMap(list_inputs)
+            | "RouteNonFiles" >> beam.FlatMap(_route_listing).with_outputs(QUARANTINE_TAG, main="files")
+        )
+        outputs = (
+            listing.files
             # Reshuffle so files spread over workers instead of staying in one bundle.
             | "SpreadFiles" >> beam.Reshuffle()
             | "ReadFiles"
@@ -290,4 +337,5 @@ class ReadRawRecords(beam.PTransform):
                 QUARANTINE_TAG, INPUTS_TAG, main="records"
             )
         )
-        return {"records": outputs.records, QUARANTINE_TAG: outputs[QUARANTINE_TAG], INPUTS_TAG: outputs[INPUTS_TAG]}
+        quarantined = (listing[QUARANTINE_TAG], outputs[QUARANTINE_TAG]) | "ReadQuarantine" >> beam.Flatten()
+        return {"records": outputs.records, QUARANTINE_TAG: quarantined, INPUTS_TAG: outputs[INPUTS_TAG]}

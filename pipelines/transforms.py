@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections
 import heapq
 import logging
+import re
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -41,40 +42,76 @@ def resolve_label(raw_label: Any) -> int | None:
     return names.LABEL_ALIASES.get(str(raw_label).strip().lower())
 
 
+# Control characters that are not whitespace, and invisible format characters
+# (zero-width, bidi controls, BOM): cleaning removes them; counted as repairs.
+_CONTROL_OR_INVISIBLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
+_BINARY_BYTES = re.compile(b"[\x00-\x08\x0e-\x1a\x1c-\x1f]")
+BINARY_CONTROL_SHARE = 0.10  # share of control bytes above which a NUL-containing payload is binary
+
+
+def decode_text(data: bytes, encoding: str, fallback_encoding: str | None):
+    """(text, repairs, None) or (None, [], (reason, detail)) for raw bytes."""
+    if b"\x00" in data and len(_BINARY_BYTES.findall(data[:65536])) > BINARY_CONTROL_SHARE * min(len(data), 65536):
+        return None, [], (reasons.BINARY_CONTENT, "NUL bytes and many control bytes: binary data, not text")
+    try:
+        return data.decode(encoding), [], None
+    except UnicodeDecodeError as error:
+        failure = f"not valid {encoding}: {error.reason} at byte {error.start}"
+    if fallback_encoding:
+        try:
+            return data.decode(fallback_encoding), [reasons.REPAIRED_FALLBACK_ENCODING], None
+        except UnicodeDecodeError as error:
+            failure += f"; not valid {fallback_encoding} either: {error.reason} at byte {error.start}"
+    return None, [], (reasons.UNDECODABLE_TEXT, failure)
+
+
 def check_raw_record(
-    record: dict[str, Any], max_chars: int, require_label: bool, encoding: str = "utf-8", check_label: bool = True
+    record: dict[str, Any],
+    max_chars: int,
+    require_label: bool,
+    encoding: str = "utf-8",
+    check_label: bool = True,
+    fallback_encoding: str | None = None,
 ):
     """Decode and check one RawRecord (labels are ignored when `check_label` is False).
 
-    Returns (TextRecord, None) or (None, (reason, detail)). Pure Python so it can be
-    unit tested without a pipeline; used by ingest and scoring alike.
+    Returns (TextRecord, None) or (None, (reason, detail)). The TextRecord carries
+    "repairs": the list of fixes made to keep it (fallback decoding, NUL or
+    invisible characters that cleaning removes). Pure Python so it can be unit
+    tested without a pipeline; used by ingest and scoring alike.
     """
     text = record.get("text")
+    repairs: list[str] = []
     if text is None:
-        return None, (reasons.MISSING_TEXT, "no text field")
+        return None, (reasons.MISSING_TEXT, "no text field, or the text is null")
     if isinstance(text, bytes):
-        try:
-            text = text.decode(encoding)
-        except UnicodeDecodeError as error:
-            return None, (reasons.UNDECODABLE_TEXT, f"not valid {encoding}: {error.reason} at byte {error.start}")
+        text, repairs, failure = decode_text(text, encoding, fallback_encoding)
+        if failure:
+            return None, failure
     elif isinstance(text, str):
-        try:
-            text.encode("utf-8")  # lone surrogates = undecodable bytes kept by the reader
-        except UnicodeEncodeError as error:
-            return None, (reasons.UNDECODABLE_TEXT, f"not valid utf-8 at character {error.start}")
+        if any("\udc80" <= ch <= "\udcff" for ch in text):
+            # Undecodable bytes the reader kept as surrogates: retry them with the fallback.
+            text, repairs, failure = decode_text(text.encode("utf-8", "surrogateescape"), "utf-8", fallback_encoding)
+            if failure:
+                return None, failure
     else:
-        return None, (reasons.MISSING_TEXT, f"text is a {type(text).__name__}, not a string")
+        return None, (reasons.NON_STRING_TEXT, f"text is a {type(text).__name__}, not a string")
     if not text.strip():
         return None, (reasons.EMPTY_TEXT, "empty or whitespace-only text")
     if len(text) > max_chars:
         return None, (reasons.TEXT_TOO_LONG, f"{len(text)} characters > --max_chars {max_chars}")
+    if "\x00" in text:
+        repairs.append(reasons.REPAIRED_NUL_BYTES)
+    elif _CONTROL_OR_INVISIBLE.search(text):
+        repairs.append(reasons.REPAIRED_CONTROL_CHARACTERS)
     split = record.get("split")
     raw_label = record.get("label")
     if split == names.SPLIT_UNSUP or not check_label:
         label = names.UNLABELED
     elif raw_label is None:
-        if require_label and split is not None:
-            return None, (reasons.MISSING_LABEL, f"no label for a record in split {split!r}")
+        if require_label and (split is not None or record.get("label_expected")):
+            where = f"split {split!r}" if split is not None else "the label column"
+            return None, (reasons.MISSING_LABEL, f"no label for a record in {where}")
         label = names.UNLABELED
     else:
         label = resolve_label(raw_label)
@@ -87,19 +124,23 @@ def check_raw_record(
         "label": label,
         "text": text,
         "extra": record.get("extra") or {},
+        "repairs": repairs,
     }, None
 
 
 class _CheckRawDoFn(beam.DoFn):
-    def __init__(self, max_chars: int, require_label: bool, encoding: str, check_label: bool):
+    def __init__(self, max_chars: int, require_label: bool, encoding: str, check_label: bool, fallback_encoding: str | None):
         self.max_chars = max_chars
         self.require_label = require_label
         self.encoding = encoding
         self.check_label = check_label
+        self.fallback_encoding = fallback_encoding
         self.passed = Metrics.counter("check", "passed")
 
     def process(self, record):
-        checked, failure = check_raw_record(record, self.max_chars, self.require_label, self.encoding, self.check_label)
+        checked, failure = check_raw_record(
+            record, self.max_chars, self.require_label, self.encoding, self.check_label, self.fallback_encoding
+        )
         if failure:
             reason, detail = failure
             Metrics.counter("quarantine", reason).inc()
@@ -112,24 +153,30 @@ class _CheckRawDoFn(beam.DoFn):
 class CheckRows(beam.PTransform):
     """RawRecord -> TextRecord (raw text decoded), tagged ``quarantine``: QuarantineRecord.
 
-    Rejects: missing or non-string text, undecodable bytes, empty or
-    whitespace-only text, text over `max_chars`, and, with `check_label`, a
+    Rejects: missing or non-string text, binary content, bytes undecodable in
+    `encoding` (and in `fallback_encoding`, if given), empty or whitespace-only text, text over `max_chars`, and, with `check_label`, a
     missing label (when `require_label`) or an unknown label. Scoring runs it
     with check_label=False: the same text checks, labels irrelevant.
     """
 
     def __init__(
-        self, max_chars: int = DEFAULT_MAX_CHARS, require_label: bool = True, encoding: str = "utf-8", check_label: bool = True
+        self,
+        max_chars: int = DEFAULT_MAX_CHARS,
+        require_label: bool = True,
+        encoding: str = "utf-8",
+        check_label: bool = True,
+        fallback_encoding: str | None = None,
     ):
         super().__init__()
         self.max_chars = max_chars
         self.require_label = require_label
         self.encoding = encoding
         self.check_label = check_label
+        self.fallback_encoding = fallback_encoding
 
     def expand(self, records):
         return records | "Check" >> beam.ParDo(
-            _CheckRawDoFn(self.max_chars, self.require_label, self.encoding, self.check_label)
+            _CheckRawDoFn(self.max_chars, self.require_label, self.encoding, self.check_label, self.fallback_encoding)
         ).with_outputs(QUARANTINE_TAG, main="records")
 
 
@@ -467,4 +514,14 @@ def count_by_reason(quarantined) -> Iterator:
         | "ReasonOf" >> beam.Map(lambda q: q["reason"])
         | "CountReasons" >> beam.combiners.Count.PerElement()
         | "ReasonsToDict" >> beam.combiners.ToDict()
+    )
+
+
+def count_repairs(records):
+    """Helper for pipelines: TextRecord -> one {repair: count} dict (see schemas.reasons REPAIRED_*)."""
+    return (
+        records
+        | "RepairsOf" >> beam.FlatMap(lambda r: r.get("repairs", ()))
+        | "CountRepairs" >> beam.combiners.Count.PerElement()
+        | "RepairsToDict" >> beam.combiners.ToDict()
     )

@@ -16,6 +16,7 @@ SCORED_FIELDS = [
     pa.field("predicted_label", pa.string(), nullable=False),
     pa.field("predicted_label_id", pa.int32(), nullable=False),
     pa.field("num_tokens", pa.int32(), nullable=False),  # after cleaning, before truncation
+    pa.field("num_oov", pa.int32(), nullable=False),  # of num_tokens, not in the model's vocabulary
     pa.field("model_version", pa.string(), nullable=False),
     pa.field("scored_at", pa.timestamp("us", tz="UTC"), nullable=False),  # run start
 ]

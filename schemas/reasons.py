@@ -5,9 +5,12 @@ quarantine record says what exactly was wrong with that row.
 """
 
 UNREADABLE_INPUT = "unreadable_input"  # a file or row the reader could not parse
+MALFORMED_ROW = "malformed_row"  # CSV row with the wrong column count, JSONL line not a JSON object
 UNPARSEABLE_FILENAME = "unparseable_filename"  # aclImdb file name not ID_RATING.txt
 UNDECODABLE_TEXT = "undecodable_text"  # bytes not valid in the input encoding
 MISSING_TEXT = "missing_text"  # no text field / text is null
+NON_STRING_TEXT = "non_string_text"  # text field holds a number, list, object, ...
+BINARY_CONTENT = "binary_content"  # NUL bytes and many control bytes: not text
 EMPTY_TEXT = "empty_text"  # empty or whitespace-only raw text
 TEXT_TOO_LONG = "text_too_long"  # raw text longer than --max_chars
 EMPTY_AFTER_CLEANING = "empty_after_cleaning"  # only markup/control characters
@@ -19,9 +22,12 @@ DUPLICATE_OF_TEST = "duplicate_of_test"  # train/unsup copy of a test text (leak
 
 ALL = (
     UNREADABLE_INPUT,
+    MALFORMED_ROW,
     UNPARSEABLE_FILENAME,
     UNDECODABLE_TEXT,
     MISSING_TEXT,
+    NON_STRING_TEXT,
+    BINARY_CONTENT,
     EMPTY_TEXT,
     TEXT_TOO_LONG,
     EMPTY_AFTER_CLEANING,
@@ -31,3 +37,8 @@ ALL = (
     DUPLICATE_TEXT,
     DUPLICATE_OF_TEST,
 )
+
+# Repairs: records that were fixed and kept, counted in the manifest under "repaired".
+REPAIRED_FALLBACK_ENCODING = "decoded_with_fallback_encoding"
+REPAIRED_NUL_BYTES = "nul_bytes_removed"
+REPAIRED_CONTROL_CHARACTERS = "control_or_invisible_characters_removed"

@@ -60,6 +60,10 @@ def test_lookup_reserved_ids_and_oov():
     assert lookup(["good film", "bad film", ""]) == [[2, 3], [names.OOV_ID, 3], []]
 
 
+def test_vocabulary_of_reserved_tokens_only_maps_everything_to_oov():
+    assert preprocessing.CompiledLookup(list(names.RESERVED_TOKENS))(["any words"]) == [[names.OOV_ID, names.OOV_ID]]
+
+
 def test_vocabulary_must_start_with_reserved_tokens():
     with pytest.raises(ValueError, match="reserved"):
         preprocessing.TextPreprocessor(["good", "film"])

@@ -57,7 +57,7 @@ def test_csv_with_columns_and_a_broken_row(tmp_path):
             equal_to([("r1", None, "pos", "Great, really", "5"), ("r2", None, "neg", "Bad", "1")]),
             label="records",
         )
-        assert_that(out[QUARANTINE_TAG] | beam.Map(lambda q: (q["id"], q["reason"])), equal_to([("reviews.csv:4", reasons.UNREADABLE_INPUT)]), label="q")
+        assert_that(out[QUARANTINE_TAG] | beam.Map(lambda q: (q["id"], q["reason"])), equal_to([("reviews.csv:4", reasons.MALFORMED_ROW)]), label="q")
 
 
 def test_jsonl_rows_and_bad_lines(tmp_path):
@@ -73,7 +73,7 @@ def test_jsonl_rows_and_bad_lines(tmp_path):
         )
         assert_that(
             out[QUARANTINE_TAG] | beam.Map(lambda q: q["reason"]),
-            equal_to([reasons.UNREADABLE_INPUT, reasons.UNREADABLE_INPUT, reasons.EMPTY_TEXT]),
+            equal_to([reasons.MALFORMED_ROW, reasons.MALFORMED_ROW, reasons.EMPTY_TEXT]),
             label="q",
         )
 

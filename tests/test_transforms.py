@@ -22,7 +22,7 @@ def text_record(record_id, text, split="train", label=1):
     ("record", "reason"),
     [
         (raw("a", None), reasons.MISSING_TEXT),
-        (raw("a", 12), reasons.MISSING_TEXT),
+        (raw("a", 12), reasons.NON_STRING_TEXT),
         (raw("a", b"caf\xe9"), reasons.UNDECODABLE_TEXT),
         (raw("a", "bad \udcff"), reasons.UNDECODABLE_TEXT),
         (raw("a", "   \n\t"), reasons.EMPTY_TEXT),
