@@ -23,9 +23,11 @@ class TrainConfig:
     num_layers: int = 1  # stacked (Bi)LSTM layers
     pooling: str = "max_mean"  # "last": final state; "max_mean": masked max + mean over time
     dropout: float = 0.4  # drop rate on embeddings and before the classifier (0..1)
+    spatial_dropout: float = 0.0  # drop rate of whole embedding channels (SpatialDropout1D), after dropout (0..1)
+    word_dropout: float = 0.0  # training only: share of tokens replaced by [UNK] before the embedding (0..1)
     # --- input
     max_tokens: int = 400  # tokens kept per text, training and serving alike
-    truncate: str = "head"  # "head" keeps the first max_tokens tokens, "tail" the last
+    truncate: str = "head"  # "head": first max_tokens tokens; "tail": last; "head_tail": first 1/4 + last 3/4
     batch_size: int = 64  # examples per step
     bucket_width: int = 32  # token-length bucket width for batching similar lengths
     shuffle_buffer: int = 25_000  # examples in the shuffle buffer
@@ -41,17 +43,27 @@ class TrainConfig:
         self.validate()
 
     def validate(self) -> None:
-        positive = ("embedding_dim", "lstm_units", "num_layers", "max_tokens", "batch_size", "bucket_width", "epochs", "shuffle_buffer")
+        positive = (
+            "embedding_dim",
+            "lstm_units",
+            "num_layers",
+            "max_tokens",
+            "batch_size",
+            "bucket_width",
+            "epochs",
+            "shuffle_buffer",
+        )
         for name in positive:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        for name in ("dropout", "spatial_dropout", "word_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
         if self.pooling not in ("last", "max_mean"):
             raise ValueError(f"pooling must be 'last' or 'max_mean', got {self.pooling!r}")
-        if self.truncate not in ("head", "tail"):
-            raise ValueError(f"truncate must be 'head' or 'tail', got {self.truncate!r}")
+        if self.truncate not in ("head", "tail", "head_tail"):
+            raise ValueError(f"truncate must be 'head', 'tail' or 'head_tail', got {self.truncate!r}")
         if self.learning_rate <= 0:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
         if self.clipnorm <= 0:

@@ -83,7 +83,9 @@ def training_dataset(dataset_dir: str, config: TrainConfig) -> tf.data.Dataset:
     dataset = _records(split_files(dataset_dir, names.SPLIT_TRAIN), config)
     if config.max_train_examples:
         # A seeded full shuffle before taking N: a label-balanced random subset, the same every run.
-        dataset = dataset.shuffle(1_000_000, seed=config.seed, reshuffle_each_iteration=False).take(config.max_train_examples)
+        dataset = dataset.shuffle(1_000_000, seed=config.seed, reshuffle_each_iteration=False).take(
+            config.max_train_examples
+        )
     dataset = dataset.cache().shuffle(config.shuffle_buffer, seed=config.seed, reshuffle_each_iteration=True)
     dataset = _bucketed(dataset, config).map(lambda ids, label, _: (ids, label))
     return dataset.prefetch(tf.data.AUTOTUNE)

@@ -25,7 +25,9 @@ from schemas import names
 TEXT_SPEC = tf.TensorSpec([None], tf.string, name="text")
 
 
-def export_model(model: keras.Model, vocabulary: list[str], config: TrainConfig, lowercase: bool, export_dir: str) -> None:
+def export_model(
+    model: keras.Model, vocabulary: list[str], config: TrainConfig, lowercase: bool, export_dir: str
+) -> None:
     """Write the raw-text SavedModel for `model` to `export_dir`."""
     if len(vocabulary) != model.get_layer("embedding").input_dim:
         raise ValueError(

@@ -1,8 +1,9 @@
 """The LSTM sentiment classifier, functional API.
 
 token ids [batch, time] int32 (0 = padding)
+  -> WordDropout (training only)      [batch, time]  a share of tokens -> [UNK]
   -> Embedding (mask_zero)            [batch, time, embedding_dim]
-  -> Dropout
+  -> Dropout, SpatialDropout1D        (elementwise; whole embedding channels)
   -> (Bi)LSTM x num_layers            [batch, time, units * directions]
   -> pooling: masked max ++ mean      [batch, 2 * units * directions]
      or the last state                [batch, units * directions]
@@ -19,6 +20,7 @@ import keras
 from keras import layers, ops
 
 from lstm_model.config import TrainConfig
+from schemas import names
 
 
 @keras.saving.register_keras_serializable(package="lstm_model")
@@ -51,13 +53,46 @@ class MaskedMaxMeanPooling1D(layers.Layer):
         return (input_shape[0], 2 * input_shape[2])
 
 
+@keras.saving.register_keras_serializable(package="lstm_model")
+class WordDropout(layers.Layer):
+    """[batch, time] int ids -> same shape; in training, each real token becomes [UNK] with probability `rate`.
+
+    A regulariser on the input words (the embedding cannot memorise rare words of a
+    training review); padding stays padding so the mask is unchanged. The identity at
+    inference, so serving never sees it.
+    """
+
+    def __init__(self, rate: float, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        if not 0.0 <= rate < 1.0:
+            raise ValueError(f"rate must be in [0, 1), got {rate}")
+        self.rate = rate
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs, training=False):
+        if not training or self.rate == 0.0:
+            return inputs
+        draw = keras.random.uniform(ops.shape(inputs), seed=self.seed_generator)
+        drop = ops.logical_and(draw < self.rate, inputs > names.OOV_ID)
+        return ops.where(drop, ops.full_like(inputs, names.OOV_ID), inputs)
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate, "seed": self.seed}
+
+
 def build_classifier(config: TrainConfig, vocabulary_size: int) -> keras.Model:
     """Returns an uncompiled classifier for token ids from a vocabulary of `vocabulary_size`."""
     if vocabulary_size < 3:
         raise ValueError(f"vocabulary_size must be at least 3 (two reserved ids + one token), got {vocabulary_size}")
     token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
-    x = layers.Embedding(vocabulary_size, config.embedding_dim, mask_zero=True, name="embedding")(token_ids)
+    x = token_ids
+    if config.word_dropout > 0:
+        x = WordDropout(config.word_dropout, seed=config.seed, name="word_dropout")(x)
+    x = layers.Embedding(vocabulary_size, config.embedding_dim, mask_zero=True, name="embedding")(x)
     x = layers.Dropout(config.dropout, name="embedding_dropout")(x)
+    if config.spatial_dropout > 0:
+        x = layers.SpatialDropout1D(config.spatial_dropout, name="embedding_spatial_dropout")(x)
     for index in range(config.num_layers):
         is_last = index == config.num_layers - 1
         return_sequences = not is_last or config.pooling == "max_mean"

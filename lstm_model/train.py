@@ -8,8 +8,11 @@ MODEL_DIR afterwards holds:
   vocab.tsv            the dataset's vocabulary (travels with the model)
   model_info.json      model version, labels, preprocessing, dataset fingerprint
                        and manifest sha256, versions, wall time
-  metrics.json         validation and test metrics (accuracy, precision, recall, F1, ROC-AUC)
+  metrics.json         validation and test metrics (accuracy, precision, recall, F1, ROC-AUC; test also
+                       ECE, calibration bins, accuracy by length), the baseline's and the deltas
   history.json         per-epoch loss/accuracy/AUC, train and validation
+  report/index.html    evaluation report with PNG plots, vs the TF-IDF baseline (lstm_model.report)
+  blessing.json        blessed or not, and why (lstm_model.bless); scoring refuses unblessed models
   model.keras          the Keras model (token ids in)
   export/              SavedModel, raw strings in (see lstm_model.export)
   checkpoints/         best weights by validation loss
@@ -33,6 +36,7 @@ LOGGER = logging.getLogger("lstm_model")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from lstm_model.bless import add_blessing_flags
     from lstm_model.config import add_config_flags
 
     parser = argparse.ArgumentParser(
@@ -43,8 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model_dir", required=True, help="Directory to write the model to (local).")
     parser.add_argument("--config", default=None, help="JSON file of TrainConfig values; flags below override it.")
     parser.add_argument("--overwrite", action="store_true", help="Replace an existing model in --model_dir.")
-    parser.add_argument("--verbose", type=int, default=2, choices=[0, 1, 2], help="Keras fit verbosity (default: %(default)s).")
+    parser.add_argument(
+        "--verbose", type=int, default=2, choices=[0, 1, 2], help="Keras fit verbosity (default: %(default)s)."
+    )
     add_config_flags(parser)
+    add_blessing_flags(parser)
     return parser
 
 
@@ -70,7 +77,11 @@ class ProgressLogger:
                     rate = (batch + 1) * self.batch_size / (now - self.start)
                     LOGGER.info(
                         "epoch %d step %d: loss %.4f accuracy %.4f (%.0f examples/s)",
-                        self.epoch + 1, batch + 1, logs.get("loss", float("nan")), logs.get("accuracy", float("nan")), rate,
+                        self.epoch + 1,
+                        batch + 1,
+                        logs.get("loss", float("nan")),
+                        logs.get("accuracy", float("nan")),
+                        rate,
                     )
                     self.last = now
 
@@ -84,8 +95,17 @@ def _model_version(config_json: str, dataset_fingerprint: str, weights) -> str:
     return "lstm-" + digest.hexdigest()[:12]
 
 
-def train(dataset_dir: str, model_dir: str, config, overwrite: bool = False, verbose: int = 2) -> dict:
-    """Train, evaluate on validation and test, export. Returns the metrics dict."""
+def train(
+    dataset_dir: str,
+    model_dir: str,
+    config,
+    overwrite: bool = False,
+    verbose: int = 2,
+    bless_margin: float = 0.0,
+    previous_model_dir: str | None = None,
+    previous_margin: float = 0.0,
+) -> dict:
+    """Train, evaluate on validation and test, export, report and bless (see lstm_model.bless). Returns the metrics dict."""
     import keras
     import tensorflow as tf
 
@@ -103,6 +123,10 @@ def train(dataset_dir: str, model_dir: str, config, overwrite: bool = False, ver
         raise UserError(str(error)) from None
     if tuple(manifest.get("labels", ())) != names.LABELS:
         raise UserError(f"dataset labels {manifest.get('labels')} differ from this model's {names.LABELS}")
+    if previous_model_dir:  # fail before training, not after
+        from lstm_model.bless import load_previous
+
+        load_previous(previous_model_dir, model_dir, manifest.get("dataset_fingerprint"))
     model_path = Path(model_dir)
     if model_path.exists() and any(model_path.iterdir()):
         if not overwrite:
@@ -130,19 +154,26 @@ def train(dataset_dir: str, model_dir: str, config, overwrite: bool = False, ver
     checkpoint = model_path / "checkpoints" / "best.weights.h5"
     checkpoint.parent.mkdir()
     callbacks = [
-        keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.early_stopping_patience, restore_best_weights=True),
-        keras.callbacks.ModelCheckpoint(str(checkpoint), monitor="val_loss", save_best_only=True, save_weights_only=True),
+        keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=config.early_stopping_patience, restore_best_weights=True
+        ),
+        keras.callbacks.ModelCheckpoint(
+            str(checkpoint), monitor="val_loss", save_best_only=True, save_weights_only=True
+        ),
         keras.callbacks.TensorBoard(log_dir=str(model_path / "logs")),
         ProgressLogger(config.batch_size),
     ]
     started = time.monotonic()
-    history = model.fit(train_data, validation_data=validation_data, epochs=config.epochs, callbacks=callbacks, verbose=verbose)
+    history = model.fit(
+        train_data, validation_data=validation_data, epochs=config.epochs, callbacks=callbacks, verbose=verbose
+    )
     train_seconds = time.monotonic() - started
     model.load_weights(str(checkpoint))  # best epoch by val_loss, also if early stopping never fired
 
-    results = {}
+    results, predictions = {}, {}
     for split in (names.SPLIT_VALIDATION, names.SPLIT_TEST):
-        _, labels, probabilities, _ = evaluate.predict_split(model, dataset_dir, split, config)
+        predictions[split] = evaluate.predict_split(model, dataset_dir, split, config)
+        _, labels, probabilities, _ = predictions[split]
         results[split] = evaluate.classification_metrics(labels, probabilities)
     epochs_run = len(history.history["loss"])
     metrics = {
@@ -187,7 +218,19 @@ def train(dataset_dir: str, model_dir: str, config, overwrite: bool = False, ver
         f"on {test['examples']} reviews -> {model_dir}",
         flush=True,
     )
-    return metrics
+    from lstm_model.report import evaluate_and_report
+
+    # Baseline on the same splits, full test evaluation, report/ and blessing.json; extends metrics.json.
+    return evaluate_and_report(
+        dataset_dir,
+        model_dir,
+        config,
+        predictions[names.SPLIT_TEST],
+        history.history,
+        bless_margin=bless_margin,
+        previous_model_dir=previous_model_dir,
+        previous_margin=previous_margin,
+    )
 
 
 def run(argv: list[str] | None = None) -> dict:
@@ -201,7 +244,16 @@ def run(argv: list[str] | None = None) -> dict:
         config = resolve_config(args.config, args)
     except (ValueError, OSError) as error:
         raise UserError(f"bad config: {error}") from None
-    return train(args.dataset_dir, args.model_dir, config, overwrite=args.overwrite, verbose=args.verbose)
+    return train(
+        args.dataset_dir,
+        args.model_dir,
+        config,
+        overwrite=args.overwrite,
+        verbose=args.verbose,
+        bless_margin=args.bless_margin,
+        previous_model_dir=args.previous_model_dir,
+        previous_margin=args.previous_margin,
+    )
 
 
 def main() -> None:

@@ -117,7 +117,11 @@ def describe_outputs(output_dir: str, files: list[tuple[str, int]]) -> dict[str,
     outputs = {}
     for path, records in sorted(files):
         sha256, size = sha256_of_file(path)
-        outputs[path[len(prefix) :] if path.startswith(prefix) else path] = {"sha256": sha256, "bytes": size, "records": records}
+        outputs[path[len(prefix) :] if path.startswith(prefix) else path] = {
+            "sha256": sha256,
+            "bytes": size,
+            "records": records,
+        }
     return outputs
 
 

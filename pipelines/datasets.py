@@ -78,9 +78,17 @@ def imdb(cache_dir: Path, tarball: Path | None = None, allow_download: bool = Tr
 
 def run(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m pipelines.datasets", description=__doc__.split("\n\n")[0])
-    parser.add_argument("dataset", choices=["imdb", "imdb-mini"], help="imdb: full 50k+50k; imdb-mini: the 1,496-file slice")
-    parser.add_argument("--cache_dir", default=str(REPO_ROOT / "data" / "raw"), help="Where raw data is extracted (default: %(default)s).")
-    parser.add_argument("--tarball", default=None, help="A local aclImdb tarball to use instead of ../shared or the download.")
+    parser.add_argument(
+        "dataset", choices=["imdb", "imdb-mini"], help="imdb: full 50k+50k; imdb-mini: the 1,496-file slice"
+    )
+    parser.add_argument(
+        "--cache_dir",
+        default=str(REPO_ROOT / "data" / "raw"),
+        help="Where raw data is extracted (default: %(default)s).",
+    )
+    parser.add_argument(
+        "--tarball", default=None, help="A local aclImdb tarball to use instead of ../shared or the download."
+    )
     parser.add_argument("--no_download", action="store_true", help="Fail instead of downloading.")
     args = parser.parse_args(argv)
     if args.dataset == "imdb-mini":

@@ -51,13 +51,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     io_group = parser.add_argument_group("input and output")
     io_group.add_argument("--input", required=True, help="Folder, file or glob (local or gs://).")
-    io_group.add_argument("--input_format", default="aclimdb", choices=sources.FORMATS, help="Layout of --input (default: %(default)s).")
+    io_group.add_argument(
+        "--input_format", default="aclimdb", choices=sources.FORMATS, help="Layout of --input (default: %(default)s)."
+    )
     io_group.add_argument("--output_dir", required=True, help="Dataset directory to write (local or gs://).")
     io_group.add_argument("--overwrite", action="store_true", help="Replace a dataset already in --output_dir.")
-    io_group.add_argument("--text_column", default="text", help="Tabular inputs: column with the text (default: %(default)s).")
-    io_group.add_argument("--label_column", default="label", help="Tabular inputs: column with the label (default: %(default)s).")
-    io_group.add_argument("--id_column", default="id", help="Tabular inputs: column with a record id; FILE:ROW if absent (default: %(default)s).")
-    io_group.add_argument("--split_column", default="split", help="Tabular inputs: column with train/test/validation/unsup (default: %(default)s).")
+    io_group.add_argument(
+        "--text_column", default="text", help="Tabular inputs: column with the text (default: %(default)s)."
+    )
+    io_group.add_argument(
+        "--label_column", default="label", help="Tabular inputs: column with the label (default: %(default)s)."
+    )
+    io_group.add_argument(
+        "--id_column",
+        default="id",
+        help="Tabular inputs: column with a record id; FILE:ROW if absent (default: %(default)s).",
+    )
+    io_group.add_argument(
+        "--split_column",
+        default="split",
+        help="Tabular inputs: column with train/test/validation/unsup (default: %(default)s).",
+    )
     io_group.add_argument("--encoding", default="utf-8", help="Encoding of raw text bytes (default: %(default)s).")
     io_group.add_argument(
         "--fallback_encoding",
@@ -66,25 +80,81 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     clean_group = parser.add_argument_group("cleaning and checks")
-    clean_group.add_argument("--no_lowercase", dest="lowercase", action="store_false", help="Keep case (default: lowercase).")
-    clean_group.add_argument("--max_chars", type=int, default=transforms.DEFAULT_MAX_CHARS, help="Quarantine texts longer than this many characters (default: %(default)s).")
+    clean_group.add_argument(
+        "--no_lowercase", dest="lowercase", action="store_false", help="Keep case (default: lowercase)."
+    )
+    clean_group.add_argument(
+        "--max_chars",
+        type=int,
+        default=transforms.DEFAULT_MAX_CHARS,
+        help="Quarantine texts longer than this many characters (default: %(default)s).",
+    )
 
     split_group = parser.add_argument_group("splits and vocabulary")
-    split_group.add_argument("--validation_fraction", type=float, default=0.1, help="Share of train carved into validation by id hash (default: %(default)s).")
-    split_group.add_argument("--test_fraction", type=float, default=0.2, help="Share of labelled records without a given split sent to test (default: %(default)s).")
-    split_group.add_argument("--vocab_size", type=int, default=30_000, help="Vocabulary size including [PAD] and [UNK] (default: %(default)s).")
-    split_group.add_argument("--min_count", type=int, default=2, help="Minimum training-side count of a vocabulary token (default: %(default)s).")
     split_group.add_argument(
-        "--vocab_splits", default="train,unsup", help="Splits counted for the vocabulary; never validation or test (default: %(default)s)."
+        "--validation_fraction",
+        type=float,
+        default=0.1,
+        help="Share of train carved into validation by id hash (default: %(default)s).",
     )
-    split_group.add_argument("--records_per_shard", type=int, default=10_000, help="TFRecord shard size in records (default: %(default)s).")
+    split_group.add_argument(
+        "--test_fraction",
+        type=float,
+        default=0.2,
+        help="Share of labelled records without a given split sent to test (default: %(default)s).",
+    )
+    split_group.add_argument(
+        "--vocab_size",
+        type=int,
+        default=30_000,
+        help="Vocabulary size including [PAD] and [UNK] (default: %(default)s).",
+    )
+    split_group.add_argument(
+        "--min_count",
+        type=int,
+        default=2,
+        help="Minimum training-side count of a vocabulary token (default: %(default)s).",
+    )
+    split_group.add_argument(
+        "--vocab_splits",
+        default="train,unsup",
+        help="Splits counted for the vocabulary; never validation or test (default: %(default)s).",
+    )
+    split_group.add_argument(
+        "--records_per_shard", type=int, default=10_000, help="TFRecord shard size in records (default: %(default)s)."
+    )
 
     check_group = parser.add_argument_group("validation thresholds (Great Expectations suites in schemas/expectations)")
-    check_group.add_argument("--max_quarantine_rate", type=float, default=0.05, help="Critical: fail the run above this share of quarantined records (default: %(default)s).")
-    check_group.add_argument("--max_duplicate_rate", type=float, default=0.2, help="Warn above this share of duplicate records (default: %(default)s).")
-    check_group.add_argument("--max_oov_rate", type=float, default=0.1, help="Warn above this out-of-vocabulary rate in validation/test (default: %(default)s).")
-    check_group.add_argument("--min_label_share", type=float, default=0.2, help="Warn if the train split's positive share is below this (default: %(default)s).")
-    check_group.add_argument("--max_label_share", type=float, default=0.8, help="Warn if the train split's positive share is above this (default: %(default)s).")
+    check_group.add_argument(
+        "--max_quarantine_rate",
+        type=float,
+        default=0.05,
+        help="Critical: fail the run above this share of quarantined records (default: %(default)s).",
+    )
+    check_group.add_argument(
+        "--max_duplicate_rate",
+        type=float,
+        default=0.2,
+        help="Warn above this share of duplicate records (default: %(default)s).",
+    )
+    check_group.add_argument(
+        "--max_oov_rate",
+        type=float,
+        default=0.1,
+        help="Warn above this out-of-vocabulary rate in validation/test (default: %(default)s).",
+    )
+    check_group.add_argument(
+        "--min_label_share",
+        type=float,
+        default=0.2,
+        help="Warn if the train split's positive share is below this (default: %(default)s).",
+    )
+    check_group.add_argument(
+        "--max_label_share",
+        type=float,
+        default=0.8,
+        help="Warn if the train split's positive share is above this (default: %(default)s).",
+    )
     return parser
 
 
@@ -102,7 +172,9 @@ def validate_args(args: argparse.Namespace) -> None:
     splits = [s.strip() for s in args.vocab_splits.split(",") if s.strip()]
     bad = [s for s in splits if s not in (names.SPLIT_TRAIN, names.SPLIT_UNSUP)]
     if bad or not splits:
-        raise UserError(f"--vocab_splits may name train and unsup only (never validation/test), got {args.vocab_splits!r}")
+        raise UserError(
+            f"--vocab_splits may name train and unsup only (never validation/test), got {args.vocab_splits!r}"
+        )
     args.vocab_splits = splits
     for flag in ("encoding", "fallback_encoding"):
         codec = getattr(args, flag)
@@ -135,7 +207,9 @@ def _write_inputs(inputs: list[tuple[str, str, int]], path: str) -> str:
     return path
 
 
-def _summary(_, stats, reasons_count, records_in, written, vocabulary_size, input_files, repaired, raw_rows, cleaned_rows):
+def _summary(
+    _, stats, reasons_count, records_in, written, vocabulary_size, input_files, repaired, raw_rows, cleaned_rows
+):
     return {
         "repaired": dict(sorted(repaired.items())),
         "validation_rows": {"raw_rows": raw_rows, "cleaned_dataset": cleaned_rows},
@@ -157,11 +231,15 @@ def _cleaned_row_features(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def validate_run(args: argparse.Namespace, manifest: dict[str, Any], row_results: dict[str, Any]) -> list[dict[str, Any]]:
+def validate_run(
+    args: argparse.Namespace, manifest: dict[str, Any], row_results: dict[str, Any]
+) -> list[dict[str, Any]]:
     """Evaluate the raw-rows and cleaned-dataset suites; writes validation.json/html."""
     counts = manifest["counts"]
     by_reason = manifest["quarantine"]["by_reason"]
-    duplicates = sum(by_reason.get(r, 0) for r in (reasons.DUPLICATE_ID, reasons.DUPLICATE_TEXT, reasons.DUPLICATE_OF_TEST))
+    duplicates = sum(
+        by_reason.get(r, 0) for r in (reasons.DUPLICATE_ID, reasons.DUPLICATE_TEXT, reasons.DUPLICATE_OF_TEST)
+    )
     records_in = max(counts["records_in"], 1)
     splits = manifest["splits"]
     train_labels = splits[names.SPLIT_TRAIN]["labels"]
@@ -211,7 +289,7 @@ def build_pipeline(pipeline: beam.Pipeline, args: argparse.Namespace) -> None:
 
     written = []
     by_split = with_ids | "BySplit" >> beam.Partition(lambda r, n: names.SPLITS.index(r["split"]), len(names.SPLITS))
-    for split_name, records in zip(names.SPLITS, by_split):
+    for split_name, records in zip(names.SPLITS, by_split, strict=True):
         written.append(
             records
             | f"Example[{split_name}]" >> beam.Map(_example_of)
@@ -257,7 +335,11 @@ def build_pipeline(pipeline: beam.Pipeline, args: argparse.Namespace) -> None:
     input_files = read[common.INPUTS_TAG] | "CountFiles" >> beam.combiners.Count.Globally()
     all_written = tuple(written) | "AllWritten" >> beam.Flatten() | "WrittenList" >> beam.combiners.ToList()
     # Wait for the vocabulary and input list to be written before the summary.
-    done = (vocab_path, inputs_path) | "SideFilesDone" >> beam.Flatten() | "CountSideFiles" >> beam.combiners.Count.Globally()
+    done = (
+        (vocab_path, inputs_path)
+        | "SideFilesDone" >> beam.Flatten()
+        | "CountSideFiles" >> beam.combiners.Count.Globally()
+    )
     (
         pipeline
         | "SummaryTrigger" >> beam.Create([None])
@@ -286,9 +368,17 @@ def write_manifest(args: argparse.Namespace, beam_args: list[str], seconds: floa
     summary = common.read_json(summary_path)
     FileSystems.delete([summary_path])
     files = [(path, n) for path, n in summary["written"]]
-    files += [(common.join(out, names.VOCAB_FILE), summary["vocabulary_size"]), (common.join(out, names.INPUTS_FILE), summary["input_files"])]
+    files += [
+        (common.join(out, names.VOCAB_FILE), summary["vocabulary_size"]),
+        (common.join(out, names.INPUTS_FILE), summary["input_files"]),
+    ]
     outputs = common.describe_outputs(out, files)
-    splits = {name: summary["splits"].get(name, {"records": 0, "labels": {}, "tokens": 0, "oov_rate": 0.0, "token_length": {}}) for name in names.SPLITS}
+    splits = {
+        name: summary["splits"].get(
+            name, {"records": 0, "labels": {}, "tokens": 0, "oov_rate": 0.0, "token_length": {}}
+        )
+        for name in names.SPLITS
+    }
     records_out = sum(split["records"] for split in splits.values())
     quarantined = summary["quarantine"]["total"]
     options = {k: v for k, v in sorted(vars(args).items()) if k not in ("overwrite",)}
@@ -306,7 +396,12 @@ def write_manifest(args: argparse.Namespace, beam_args: list[str], seconds: floa
         "dataset_fingerprint": fingerprint,
         "labels": list(names.LABELS),
         "preprocessing": {"lowercase": args.lowercase, "definition": "lstm_model.preprocessing.TextPreprocessor"},
-        "vocabulary": {"file": names.VOCAB_FILE, "size": summary["vocabulary_size"], "splits": args.vocab_splits, "min_count": args.min_count},
+        "vocabulary": {
+            "file": names.VOCAB_FILE,
+            "size": summary["vocabulary_size"],
+            "splits": args.vocab_splits,
+            "min_count": args.min_count,
+        },
         "splits": splits,
         "quarantine": summary["quarantine"],
         "counts": {
@@ -325,7 +420,9 @@ def write_manifest(args: argparse.Namespace, beam_args: list[str], seconds: floa
     manifest["repaired"] = summary["repaired"]
     manifest["validation"] = {
         "success": all(r["success"] for r in reports),
-        "critical_failures": [f"{e['type']}({e['column']}): {e['observed']}" for r in reports for e in r["critical_failures"]],
+        "critical_failures": [
+            f"{e['type']}({e['column']}): {e['observed']}" for r in reports for e in r["critical_failures"]
+        ],
         "warnings": [f"{e['type']}({e['column']}): {e['observed']}" for r in reports for e in r["warnings"]],
         "report": validation.VALIDATION_HTML,
     }
@@ -358,7 +455,9 @@ def print_report(manifest: dict[str, Any]) -> None:
         f"  validation: {'passed' if checks['success'] else 'FAILED' if checks['critical_failures'] else 'passed with warnings'}"
         f" ({len(checks['critical_failures'])} critical, {len(checks['warnings'])} warnings) -> {checks['report']}"
     )
-    lines.append(f"  vocabulary: {manifest['vocabulary']['size']} tokens; manifest: {manifest['dataset_fingerprint'][:12]}")
+    lines.append(
+        f"  vocabulary: {manifest['vocabulary']['size']} tokens; manifest: {manifest['dataset_fingerprint'][:12]}"
+    )
     print("\n".join(lines), flush=True)
 
 

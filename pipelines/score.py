@@ -5,6 +5,8 @@
 
 Applies ``MODEL_DIR/export`` (raw strings in: the model cleans, tokenizes and
 looks up itself, exactly as in training) with Beam's RunInference in batches.
+Refuses a model that is not blessed (MODEL_DIR/blessing.json, see
+`lstm_model.bless`) unless --allow_unblessed is given.
 Writes to --output_dir:
 
 * ``scored/part-SSSSS-of-NNNNN.parquet``: one row per scored text, Arrow schema
@@ -46,9 +48,11 @@ class RawTextModelHandler(ModelHandler[str, PredictionResult, Any]):
     "num_tokens": int, "num_oov": int}.
     """
 
-    def __init__(self, export_dir: str, min_batch_size: int = 16, max_batch_size: int = 256):
+    def __init__(self, export_dir: str, min_batch_size: int = 16, max_batch_size: int = 1024, bucket_size: int = 64):
         super().__init__(min_batch_size=min_batch_size, max_batch_size=max_batch_size)
         self.export_dir = export_dir
+        # Texts per model call inside a batch (see run_inference); 0 = the whole batch in one call.
+        self.bucket_size = bucket_size
 
     def load_model(self):
         from lstm_model.export import load_exported
@@ -56,18 +60,33 @@ class RawTextModelHandler(ModelHandler[str, PredictionResult, Any]):
         return load_exported(self.export_dir).signatures[names.SERVING_SIGNATURE]
 
     def run_inference(self, batch: Sequence[str], model, inference_args=None) -> Iterable[PredictionResult]:
+        import numpy as np
         import tensorflow as tf
 
-        outputs = model(text=tf.constant(list(batch), dtype=tf.string))
-        probability = outputs["probability"].numpy()
-        label_id = outputs["label_id"].numpy()
-        num_tokens = outputs["num_tokens"].numpy()
-        num_oov = outputs["num_oov"].numpy()
+        texts = list(batch)
+        if not texts:
+            return []
+        # Length bucketing: a model call pads every text to the longest one in the call, and the
+        # LSTM runs over the padding too. Calls of `bucket_size` texts of similar length (sorted by
+        # characters, a proxy for tokens) cut the padded steps; results go back in batch order.
+        size = self.bucket_size if 0 < self.bucket_size < len(texts) else len(texts)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i])) if size < len(texts) else list(range(len(texts)))
+        columns: dict[str, np.ndarray] = {}
+        for start in range(0, len(order), size):
+            rows = order[start : start + size]
+            outputs = model(text=tf.constant([texts[i] for i in rows], dtype=tf.string))
+            for key in ("probability", "label_id", "num_tokens", "num_oov"):
+                values = outputs[key].numpy()
+                columns.setdefault(key, np.empty(len(texts), values.dtype))[rows] = values
+        probability, label_id = columns["probability"], columns["label_id"]
+        num_tokens, num_oov = columns["num_tokens"], columns["num_oov"]
         return [
             PredictionResult(
-                text, {"probability": float(p), "label_id": int(l), "num_tokens": int(n), "num_oov": int(o)}, self.export_dir
+                text,
+                {"probability": float(p), "label_id": int(label), "num_tokens": int(n), "num_oov": int(o)},
+                self.export_dir,
             )
-            for text, p, l, n, o in zip(batch, probability, label_id, num_tokens, num_oov)
+            for text, p, label, n, o in zip(batch, probability, label_id, num_tokens, num_oov, strict=True)
         ]
 
     def get_num_bytes(self, batch: Sequence[str]) -> int:
@@ -84,7 +103,9 @@ def load_model_info(model_dir: str) -> dict[str, Any]:
     if not common.exists(model_dir):
         raise UserError(f"--model_dir {model_dir} does not exist")
     if not common.exists(info_path):
-        raise UserError(f"--model_dir {model_dir} has no {names.MODEL_INFO_FILE}: not a trained model directory (run make train)")
+        raise UserError(
+            f"--model_dir {model_dir} has no {names.MODEL_INFO_FILE}: not a trained model directory (run make train)"
+        )
     try:
         info = common.read_json(info_path)
     except (ValueError, OSError) as error:
@@ -106,6 +127,27 @@ def load_model_info(model_dir: str) -> dict[str, Any]:
     return info
 
 
+def check_blessing(model_dir: str, info: dict[str, Any], allow_unblessed: bool = False) -> bool:
+    """True if MODEL_DIR/blessing.json blesses this model version; else UserError, or a warning with --allow_unblessed."""
+    path = common.join(model_dir.rstrip("/"), names.MODEL_BLESSING_FILE)
+    try:
+        blessing = common.read_json(path) if common.exists(path) else None
+    except (ValueError, OSError) as error:
+        raise UserError(f"cannot read {path}: {error}") from None
+    if blessing is None:
+        problem = f"--model_dir {model_dir} has no {names.MODEL_BLESSING_FILE} (run python -m lstm_model.report --model_dir {model_dir})"
+    elif blessing.get("model_version") not in (None, info.get("model_version")):
+        problem = f"{path} is for model {blessing.get('model_version')}, not {info.get('model_version')}"
+    elif blessing.get("blessed") is True:
+        return True
+    else:
+        problem = f"model in {model_dir} is not blessed ({blessing.get('reason', 'no reason recorded')})"
+    if not allow_unblessed:
+        raise UserError(f"{problem}; pass --allow_unblessed to score anyway")
+    LOGGER.warning("scoring anyway (--allow_unblessed): %s", problem)
+    return False
+
+
 class _ToScoredRow(beam.DoFn):
     def __init__(self, model_version: str, scored_at: datetime.datetime, passthrough: Sequence[str]):
         self.model_version = model_version
@@ -119,7 +161,10 @@ class _ToScoredRow(beam.DoFn):
             yield beam.pvalue.TaggedOutput(
                 QUARANTINE_TAG,
                 common.quarantine(
-                    {**record, "text": result.example}, "score", reasons.EMPTY_AFTER_CLEANING, "no tokens after cleaning"
+                    {**record, "text": result.example},
+                    "score",
+                    reasons.EMPTY_AFTER_CLEANING,
+                    "no tokens after cleaning",
                 ),
             )
             return
@@ -154,31 +199,85 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Unrecognised flags go to Beam's PipelineOptions (e.g. --runner DataflowRunner).",
     )
     parser.add_argument("--input", required=True, help="Folder, file or glob (local or gs://).")
-    parser.add_argument("--input_format", default="aclimdb", choices=sources.FORMATS, help="Layout of --input (default: %(default)s).")
+    parser.add_argument(
+        "--input_format", default="aclimdb", choices=sources.FORMATS, help="Layout of --input (default: %(default)s)."
+    )
     parser.add_argument("--model_dir", required=True, help="Trained model directory (from lstm_model.train).")
     parser.add_argument("--output_dir", required=True, help="Directory for scored Parquet, quarantine and manifest.")
     parser.add_argument("--overwrite", action="store_true", help="Replace a previous run in --output_dir.")
-    parser.add_argument("--passthrough_columns", default="", help="Comma-separated input columns copied to the output as strings.")
+    parser.add_argument(
+        "--allow_unblessed", action="store_true", help="Score with a model that is not blessed (see lstm_model.bless)."
+    )
+    parser.add_argument(
+        "--passthrough_columns", default="", help="Comma-separated input columns copied to the output as strings."
+    )
     parser.add_argument("--text_column", default="text", help="Tabular inputs: text column (default: %(default)s).")
-    parser.add_argument("--label_column", default="label", help="Tabular inputs: label column, passed through if asked (default: %(default)s).")
-    parser.add_argument("--id_column", default="id", help="Tabular inputs: id column; FILE:ROW if absent (default: %(default)s).")
+    parser.add_argument(
+        "--label_column",
+        default="label",
+        help="Tabular inputs: label column, passed through if asked (default: %(default)s).",
+    )
+    parser.add_argument(
+        "--id_column", default="id", help="Tabular inputs: id column; FILE:ROW if absent (default: %(default)s)."
+    )
     parser.add_argument("--split_column", default="split", help="Tabular inputs: split column (default: %(default)s).")
     parser.add_argument("--encoding", default="utf-8", help="Encoding of raw text bytes (default: %(default)s).")
     parser.add_argument("--fallback_encoding", default=None, help="Encoding tried when --encoding fails (e.g. cp1252).")
-    parser.add_argument("--max_chars", type=int, default=transforms.DEFAULT_MAX_CHARS, help="Quarantine longer texts (default: %(default)s).")
-    parser.add_argument("--batch_size", type=int, default=256, help="Largest RunInference batch, in texts (default: %(default)s).")
-    parser.add_argument("--rows_per_file", type=int, default=100_000, help="Rows per Parquet file (default: %(default)s).")
+    parser.add_argument(
+        "--max_chars",
+        type=int,
+        default=transforms.DEFAULT_MAX_CHARS,
+        help="Quarantine longer texts (default: %(default)s).",
+    )
+    parser.add_argument(
+        "--batch_size",
+        type=int,
+        default=1024,
+        help="Largest RunInference batch, in texts; the model is called on length-sorted chunks of 64 (default: %(default)s).",
+    )
+    parser.add_argument(
+        "--rows_per_file", type=int, default=100_000, help="Rows per Parquet file (default: %(default)s)."
+    )
     checks = parser.add_argument_group("validation and drift thresholds")
-    checks.add_argument("--max_quarantine_rate", type=float, default=0.05, help="Critical: fail the run above this share of quarantined records (default: %(default)s).")
-    checks.add_argument("--max_oov_rate", type=float, default=0.1, help="Warn above this out-of-vocabulary rate (default: %(default)s).")
-    checks.add_argument("--max_duplicate_rate", type=float, default=1.0, help="Warn above this duplicate share (scoring does not dedupe; default: %(default)s).")
-    checks.add_argument("--drift_length_tolerance", type=float, default=0.25, help="Warn if median or p90 token length differs from training by more than this fraction (default: %(default)s).")
-    checks.add_argument("--drift_oov_tolerance", type=float, default=0.03, help="Warn if the OOV rate exceeds the training test split's by more than this (absolute; default: %(default)s).")
-    checks.add_argument("--drift_quarantine_tolerance", type=float, default=0.05, help="Warn if the quarantine rate exceeds ingest's by more than this (absolute; default: %(default)s).")
+    checks.add_argument(
+        "--max_quarantine_rate",
+        type=float,
+        default=0.05,
+        help="Critical: fail the run above this share of quarantined records (default: %(default)s).",
+    )
+    checks.add_argument(
+        "--max_oov_rate", type=float, default=0.1, help="Warn above this out-of-vocabulary rate (default: %(default)s)."
+    )
+    checks.add_argument(
+        "--max_duplicate_rate",
+        type=float,
+        default=1.0,
+        help="Warn above this duplicate share (scoring does not dedupe; default: %(default)s).",
+    )
+    checks.add_argument(
+        "--drift_length_tolerance",
+        type=float,
+        default=0.25,
+        help="Warn if median or p90 token length differs from training by more than this fraction (default: %(default)s).",
+    )
+    checks.add_argument(
+        "--drift_oov_tolerance",
+        type=float,
+        default=0.03,
+        help="Warn if the OOV rate exceeds the training test split's by more than this (absolute; default: %(default)s).",
+    )
+    checks.add_argument(
+        "--drift_quarantine_tolerance",
+        type=float,
+        default=0.05,
+        help="Warn if the quarantine rate exceeds ingest's by more than this (absolute; default: %(default)s).",
+    )
     return parser
 
 
-def build_pipeline(pipeline: beam.Pipeline, args: argparse.Namespace, info: dict[str, Any], scored_at: datetime.datetime) -> None:
+def build_pipeline(
+    pipeline: beam.Pipeline, args: argparse.Namespace, info: dict[str, Any], scored_at: datetime.datetime
+) -> None:
     out = args.output_dir
     columns = sources.ColumnNames(args.text_column, args.label_column, args.id_column, args.split_column)
     passthrough = [c.strip() for c in args.passthrough_columns.split(",") if c.strip()]
@@ -187,14 +286,21 @@ def build_pipeline(pipeline: beam.Pipeline, args: argparse.Namespace, info: dict
 
     read = pipeline | "Read" >> sources.ReadRawRecords(args.input, args.input_format, columns)
     checked = read["records"] | "CheckRows" >> transforms.CheckRows(
-        args.max_chars, require_label=False, encoding=args.encoding, check_label=False, fallback_encoding=args.fallback_encoding
+        args.max_chars,
+        require_label=False,
+        encoding=args.encoding,
+        check_label=False,
+        fallback_encoding=args.fallback_encoding,
     )
     handler = KeyedModelHandler(RawTextModelHandler(export_dir, max_batch_size=args.batch_size))
     scored = (
         checked.records
         | "KeyByRecord" >> beam.Map(_key_for_inference)
         | "RunInference" >> RunInference(handler)
-        | "ToRow" >> beam.ParDo(_ToScoredRow(info["model_version"], scored_at, passthrough)).with_outputs(QUARANTINE_TAG, main="rows")
+        | "ToRow"
+        >> beam.ParDo(_ToScoredRow(info["model_version"], scored_at, passthrough)).with_outputs(
+            QUARANTINE_TAG, main="rows"
+        )
     )
     written = [
         scored.rows
@@ -207,7 +313,11 @@ def build_pipeline(pipeline: beam.Pipeline, args: argparse.Namespace, info: dict
             schema=schema,
         )
     ]
-    quarantined = (read[QUARANTINE_TAG], checked[QUARANTINE_TAG], scored[QUARANTINE_TAG]) | "AllQuarantine" >> beam.Flatten()
+    quarantined = (
+        read[QUARANTINE_TAG],
+        checked[QUARANTINE_TAG],
+        scored[QUARANTINE_TAG],
+    ) | "AllQuarantine" >> beam.Flatten()
     written.append(quarantined | "Quarantine" >> sinks.WriteQuarantine(out))
     inputs_path = (
         read[common.INPUTS_TAG]
@@ -220,7 +330,11 @@ def build_pipeline(pipeline: beam.Pipeline, args: argparse.Namespace, info: dict
         | "CountPredicted" >> beam.combiners.Count.PerElement()
         | "PredictedToDict" >> beam.combiners.ToDict()
     )
-    records_in = (read["records"], read[QUARANTINE_TAG]) | "AllRead" >> beam.Flatten() | "CountIn" >> beam.combiners.Count.Globally()
+    records_in = (
+        (read["records"], read[QUARANTINE_TAG])
+        | "AllRead" >> beam.Flatten()
+        | "CountIn" >> beam.combiners.Count.Globally()
+    )
     options = vars(args)
     raw_rows = (
         read["records"]
@@ -249,7 +363,9 @@ def build_pipeline(pipeline: beam.Pipeline, args: argparse.Namespace, info: dict
                 "predicted": dict(sorted(predicted.items())),
                 "inputs_file": inputs_file,
             },
-            written=beam.pvalue.AsSingleton(tuple(written) | "AllWritten" >> beam.Flatten() | "WrittenList" >> beam.combiners.ToList()),
+            written=beam.pvalue.AsSingleton(
+                tuple(written) | "AllWritten" >> beam.Flatten() | "WrittenList" >> beam.combiners.ToList()
+            ),
             reasons_count=beam.pvalue.AsSingleton(transforms.count_by_reason(quarantined)),
             records_in=beam.pvalue.AsSingleton(records_in),
             predicted=beam.pvalue.AsSingleton(predicted),
@@ -384,6 +500,7 @@ def write_manifest(args, beam_args, info, scored_at, seconds) -> dict[str, Any]:
             "model_dir": args.model_dir,
             "model_version": info["model_version"],
             "model_info_sha256": info["_model_info_sha256"],
+            "blessed": info.get("_blessed"),
             "dataset_fingerprint": info.get("dataset_fingerprint"),
         },
         "scored_at": scored_at.isoformat(),
@@ -417,11 +534,15 @@ def write_manifest(args, beam_args, info, scored_at, seconds) -> dict[str, Any]:
             {"quarantine_rate": quarantined / records_in, "oov_rate": summary["corpus"]["oov_rate"]},
         ),
     ]
-    validation.write_report(out, f"Scoring validation: {args.input}", reports, [("Drift against training data", _drift_html(drift))])
+    validation.write_report(
+        out, f"Scoring validation: {args.input}", reports, [("Drift against training data", _drift_html(drift))]
+    )
     manifest["drift"] = drift
     manifest["validation"] = {
         "success": all(r["success"] for r in reports),
-        "critical_failures": [f"{e['type']}({e['column']}): {e['observed']}" for r in reports for e in r["critical_failures"]],
+        "critical_failures": [
+            f"{e['type']}({e['column']}): {e['observed']}" for r in reports for e in r["critical_failures"]
+        ],
         "warnings": [f"{e['type']}({e['column']}): {e['observed']}" for r in reports for e in r["warnings"]],
         "report": validation.VALIDATION_HTML,
     }
@@ -440,9 +561,10 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
     except ValueError as error:
         raise UserError(f"--passthrough_columns: {error}") from None
     info = load_model_info(args.model_dir)
+    info["_blessed"] = check_blessing(args.model_dir, info, args.allow_unblessed)
     sources.resolve_input_pattern(args.input, args.input_format)  # fail fast on a bad path
     common.prepare_output_dir(args.output_dir, args.overwrite)
-    scored_at = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    scored_at = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
     LOGGER.info("scoring %s (%s) with %s -> %s", args.input, args.input_format, info["model_version"], args.output_dir)
     started = time.monotonic()
     with beam.Pipeline(options=PipelineOptions(beam_args)) as pipeline:

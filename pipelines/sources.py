@@ -171,11 +171,15 @@ class ReadFileRecords(beam.DoFn):
         parts = relative.split("/")
         record: dict[str, Any] = {"id": relative, "source": path, "text": data, "extra": {}}
         if len(parts) != 3 or parts[0] not in (names.SPLIT_TRAIN, names.SPLIT_TEST):
-            return quarantine(record, _STAGE, reasons.UNPARSEABLE_FILENAME, f"not SPLIT/LABEL/ID_RATING.txt: {relative}")
+            return quarantine(
+                record, _STAGE, reasons.UNPARSEABLE_FILENAME, f"not SPLIT/LABEL/ID_RATING.txt: {relative}"
+            )
         split, folder, filename = parts
         match = _ACLIMDB_NAME.match(filename)
         if not match:
-            return quarantine(record, _STAGE, reasons.UNPARSEABLE_FILENAME, f"file name {filename!r} is not ID_RATING.txt")
+            return quarantine(
+                record, _STAGE, reasons.UNPARSEABLE_FILENAME, f"file name {filename!r} is not ID_RATING.txt"
+            )
         record["id"] = f"{split}/{folder}/{match['id']}"
         record["extra"] = {"rating": match["rating"], "folder": folder}
         if folder == names.UNLABELED_FOLDER:
@@ -244,7 +248,7 @@ class ReadFileRecords(beam.DoFn):
                     f"expected {len(header)} columns, got {len(values)} on {lines}{hint}",
                 )
             else:
-                yield self._row_record(path, number, dict(zip(header, values)))
+                yield self._row_record(path, number, dict(zip(header, values, strict=True)))
             first_line = rows.line_num + 1
 
     def _jsonl_records(self, path: str, reader) -> Iterator[dict[str, Any]]:

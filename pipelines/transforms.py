@@ -116,7 +116,10 @@ def check_raw_record(
     else:
         label = resolve_label(raw_label)
         if label is None:
-            return None, (reasons.UNKNOWN_LABEL, f"label {str(raw_label)[:50]!r} not one of {sorted(names.LABEL_ALIASES)}")
+            return None, (
+                reasons.UNKNOWN_LABEL,
+                f"label {str(raw_label)[:50]!r} not one of {sorted(names.LABEL_ALIASES)}",
+            )
     return {
         "id": record["id"],
         "source": record["source"],
@@ -129,7 +132,9 @@ def check_raw_record(
 
 
 class _CheckRawDoFn(beam.DoFn):
-    def __init__(self, max_chars: int, require_label: bool, encoding: str, check_label: bool, fallback_encoding: str | None):
+    def __init__(
+        self, max_chars: int, require_label: bool, encoding: str, check_label: bool, fallback_encoding: str | None
+    ):
         self.max_chars = max_chars
         self.require_label = require_label
         self.encoding = encoding
@@ -210,7 +215,7 @@ class _CleanBatchDoFn(beam.DoFn):
 
         cleaned = preprocessing.clean_batch([record["text"] for record in batch], self.lowercase)
         self.progress.add(len(batch))
-        for record, text in zip(batch, cleaned):
+        for record, text in zip(batch, cleaned, strict=True):
             if not text:
                 Metrics.counter("quarantine", reasons.EMPTY_AFTER_CLEANING).inc()
                 yield beam.pvalue.TaggedOutput(
@@ -255,7 +260,9 @@ def _keep_first_of_id(item):
         Metrics.counter("quarantine", reasons.DUPLICATE_ID).inc()
         yield beam.pvalue.TaggedOutput(
             QUARANTINE_TAG,
-            quarantine(duplicate, "dedupe", reasons.DUPLICATE_ID, f"id {record_id!r} already used by {records[0]['source']}"),
+            quarantine(
+                duplicate, "dedupe", reasons.DUPLICATE_ID, f"id {record_id!r} already used by {records[0]['source']}"
+            ),
         )
 
 
@@ -351,7 +358,9 @@ def top_k_vocabulary(counts: dict[str, int], max_size: int, min_count: int) -> l
     """
     if max_size <= len(names.RESERVED_TOKENS):
         raise ValueError(f"vocabulary size must exceed {len(names.RESERVED_TOKENS)}, got {max_size}")
-    eligible = ((token, count) for token, count in counts.items() if count >= min_count and token not in names.RESERVED_TOKENS)
+    eligible = (
+        (token, count) for token, count in counts.items() if count >= min_count and token not in names.RESERVED_TOKENS
+    )
     words = heapq.nsmallest(max_size - len(names.RESERVED_TOKENS), eligible, key=lambda tc: (-tc[1], tc[0]))
     return [(token, 0) for token in names.RESERVED_TOKENS] + words
 
@@ -413,7 +422,7 @@ class _ToIdsDoFn(beam.DoFn):
             self._vocab_key = key
         ids = self._lookup([record["text"] for record in batch])
         self.progress.add(len(batch))
-        for record, token_ids in zip(batch, ids):
+        for record, token_ids in zip(batch, ids, strict=True):
             yield {**record, "token_ids": token_ids}
 
 
@@ -445,7 +454,8 @@ class DatasetStatsFn(beam.CombineFn):
 
     def add_input(self, accumulator, record):
         split = accumulator.setdefault(
-            record["split"], {"records": 0, "labels": collections.Counter(), "tokens": 0, "oov": 0, "lengths": collections.Counter()}
+            record["split"],
+            {"records": 0, "labels": collections.Counter(), "tokens": 0, "oov": 0, "lengths": collections.Counter()},
         )
         ids = record["token_ids"]
         split["records"] += 1
@@ -460,7 +470,14 @@ class DatasetStatsFn(beam.CombineFn):
         for accumulator in accumulators:
             for split, stats in accumulator.items():
                 target = merged.setdefault(
-                    split, {"records": 0, "labels": collections.Counter(), "tokens": 0, "oov": 0, "lengths": collections.Counter()}
+                    split,
+                    {
+                        "records": 0,
+                        "labels": collections.Counter(),
+                        "tokens": 0,
+                        "oov": 0,
+                        "lengths": collections.Counter(),
+                    },
                 )
                 target["records"] += stats["records"]
                 target["labels"].update(stats["labels"])

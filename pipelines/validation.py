@@ -74,7 +74,9 @@ def _gx_suite(name: str, expectations: list[dict[str, Any]]):
     suite = gx.ExpectationSuite(name=name)
     for index, expectation in enumerate(expectations):
         configuration = ExpectationConfiguration(
-            type=expectation["type"], kwargs=expectation["kwargs"], meta={"index": index, "severity": expectation["severity"]}
+            type=expectation["type"],
+            kwargs=expectation["kwargs"],
+            meta={"index": index, "severity": expectation["severity"]},
         )
         suite.add_expectation_configuration(configuration)
     return suite
@@ -87,7 +89,8 @@ class _GX:
         import great_expectations as gx
         from great_expectations.data_context.types.base import ProgressBarsConfig
 
-        logging.getLogger("great_expectations").setLevel(logging.WARNING)  # its INFO lines are noise here
+        for name in ("great_expectations", "great_expectations.data_context.types.base"):
+            logging.getLogger(name).setLevel(logging.WARNING)  # its INFO lines are noise here
         self.context = gx.get_context(mode="ephemeral")
         self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
         asset = self.context.data_sources.add_pandas("pipeline").add_dataframe_asset(name=suite_name)
@@ -175,7 +178,8 @@ class _MergeRowResults(beam.CombineFn):
         for accumulator in accumulators:
             for index, part in accumulator.items():
                 target = merged.setdefault(
-                    index, {"element_count": 0, "missing_count": 0, "unexpected_count": 0, "examples": [], "exception": None}
+                    index,
+                    {"element_count": 0, "missing_count": 0, "unexpected_count": 0, "examples": [], "exception": None},
                 )
                 for key in ("element_count", "missing_count", "unexpected_count"):
                     target[key] += part[key]
@@ -223,7 +227,9 @@ def _describe(expectation: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in kwargs.items())
 
 
-def evaluate(suite: dict[str, Any], row_results: dict[str, Any] | None, run_metrics: dict[str, Any] | None) -> dict[str, Any]:
+def evaluate(
+    suite: dict[str, Any], row_results: dict[str, Any] | None, run_metrics: dict[str, Any] | None
+) -> dict[str, Any]:
     """Combine row-level results (from ValidateRows) and run GX on the run metrics; returns the report dict."""
     import pandas as pd
 
@@ -231,7 +237,9 @@ def evaluate(suite: dict[str, Any], row_results: dict[str, Any] | None, run_metr
     run_expectations = [e for e in suite["expectations"] if e["scope"] == "run"]
     entries = []
     for index, expectation in enumerate(rows_expectations):
-        counts = (row_results or {}).get(str(index), {"element_count": 0, "missing_count": 0, "unexpected_count": 0, "examples": []})
+        counts = (row_results or {}).get(
+            str(index), {"element_count": 0, "missing_count": 0, "unexpected_count": 0, "examples": []}
+        )
         nonmissing = counts["element_count"] - counts["missing_count"]
         share = counts["unexpected_count"] / nonmissing if nonmissing else 0.0
         mostly = float(expectation["kwargs"].get("mostly", 1.0))
@@ -295,7 +303,9 @@ def _entry_head(expectation: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def write_report(output_dir: str, title: str, reports: list[dict[str, Any]], extra_sections: Iterable[tuple[str, str]] = ()) -> None:
+def write_report(
+    output_dir: str, title: str, reports: list[dict[str, Any]], extra_sections: Iterable[tuple[str, str]] = ()
+) -> None:
     """Writes validation.json and validation.html for a list of evaluated suites."""
     payload = {"title": title, "success": all(r["success"] for r in reports), "suites": reports}
     common.write_json(common.join(output_dir, VALIDATION_JSON), payload)
@@ -318,7 +328,11 @@ def render_html(title: str, reports: list[dict[str, Any]], extra_sections: Itera
         failed_critical = len(report["critical_failures"])
         warned = len(report["warnings"])
         status = "fail" if failed_critical else ("warn" if warned else "pass")
-        label = {"fail": f"FAILED ({failed_critical} critical)", "warn": f"passed with {warned} warning(s)", "pass": "passed"}[status]
+        label = {
+            "fail": f"FAILED ({failed_critical} critical)",
+            "warn": f"passed with {warned} warning(s)",
+            "pass": "passed",
+        }[status]
         parts.append(f"<h2>Suite <code>{esc(report['suite'])}</code>: <span class='{status}'>{esc(label)}</span></h2>")
         parts.append(f"<p>{esc(report['description'])}</p>")
         parts.append(
@@ -368,4 +382,10 @@ def raise_on_critical(reports: list[dict[str, Any]], report_path: str) -> None:
 def log_warnings(reports: list[dict[str, Any]]) -> None:
     for report in reports:
         for warning in report["warnings"]:
-            LOGGER.warning("validation warning: %s on %s (%s): %s", warning["type"], warning["column"], report["suite"], warning["observed"])
+            LOGGER.warning(
+                "validation warning: %s on %s (%s): %s",
+                warning["type"],
+                warning["column"],
+                report["suite"],
+                warning["observed"],
+            )

@@ -13,7 +13,16 @@ REPO = Path(__file__).resolve().parent.parent
 MINI = REPO.parent / "shared" / "data" / "imdb" / "mini" / "aclImdb"
 # A tiny, fast model: the end-to-end tests check plumbing, not accuracy.
 TINY_TRAIN_FLAGS = [
-    "--epochs", "1", "--embedding_dim", "16", "--lstm_units", "8", "--max_tokens", "128", "--batch_size", "64",
+    "--epochs",
+    "1",
+    "--embedding_dim",
+    "16",
+    "--lstm_units",
+    "8",
+    "--max_tokens",
+    "128",
+    "--batch_size",
+    "64",
 ]
 
 
@@ -41,5 +50,16 @@ def mini_model(tmp_path_factory, mini_dataset) -> Path:
 
     dataset_dir, _ = mini_dataset
     model_dir = tmp_path_factory.mktemp("model")
-    train.run(["--dataset_dir", str(dataset_dir), "--model_dir", str(model_dir), "--overwrite", "--verbose", "0", *TINY_TRAIN_FLAGS])
+    train.run(
+        [
+            "--dataset_dir",
+            str(dataset_dir),
+            "--model_dir",
+            str(model_dir),
+            "--overwrite",
+            "--verbose",
+            "0",
+            *TINY_TRAIN_FLAGS,
+        ]
+    )
     return model_dir

@@ -15,7 +15,18 @@ def run(*args, cwd=REPO):
     return subprocess.run([sys.executable, "-m", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
 
-@pytest.mark.parametrize("module", ["pipelines.ingest", "pipelines.score", "lstm_model.train", "pipelines.datasets"])
+@pytest.mark.parametrize(
+    "module",
+    [
+        "pipelines.ingest",
+        "pipelines.score",
+        "lstm_model.train",
+        "pipelines.datasets",
+        "lstm_model.baseline",
+        "lstm_model.report",
+        "lstm_model.bless",
+    ],
+)
 def test_help(module):
     result = run(module, "--help")
     assert result.returncode == 0
@@ -30,13 +41,37 @@ def assert_one_line_error(result, fragment):
 
 
 def test_ingest_with_a_wrong_path(tmp_path):
-    assert_one_line_error(run("pipelines.ingest", "--input", str(tmp_path / "missing"), "--output_dir", str(tmp_path / "out")), "no aclImdb layout")
+    assert_one_line_error(
+        run("pipelines.ingest", "--input", str(tmp_path / "missing"), "--output_dir", str(tmp_path / "out")),
+        "no aclImdb layout",
+    )
 
 
 def test_score_with_a_missing_model(tmp_path):
-    result = run("pipelines.score", "--input", str(tmp_path), "--model_dir", str(tmp_path / "nomodel"), "--output_dir", str(tmp_path / "o"))
+    result = run(
+        "pipelines.score",
+        "--input",
+        str(tmp_path),
+        "--model_dir",
+        str(tmp_path / "nomodel"),
+        "--output_dir",
+        str(tmp_path / "o"),
+    )
     assert_one_line_error(result, "does not exist")
 
 
 def test_train_without_a_dataset(tmp_path):
-    assert_one_line_error(run("lstm_model.train", "--dataset_dir", str(tmp_path), "--model_dir", str(tmp_path / "m")), "run the ingest pipeline first")
+    assert_one_line_error(
+        run("lstm_model.train", "--dataset_dir", str(tmp_path), "--model_dir", str(tmp_path / "m")),
+        "run the ingest pipeline first",
+    )
+
+
+def test_score_refuses_an_unblessed_model(mini_model, tmp_path):
+    """The tiny test model does not beat the baseline: scoring stops with one line unless --allow_unblessed."""
+    result = run(
+        "pipelines.score", "--input", str(tmp_path), "--model_dir", str(mini_model), "--output_dir", str(tmp_path / "o")
+    )
+    assert_one_line_error(result, "is not blessed (test accuracy")
+    assert "pass --allow_unblessed to score anyway" in result.stderr
+    assert not (tmp_path / "o").exists()

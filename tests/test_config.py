@@ -19,7 +19,15 @@ def test_unknown_keys_are_rejected():
 
 
 @pytest.mark.parametrize(
-    "values", [{"lstm_units": 0}, {"dropout": 1.0}, {"pooling": "avg"}, {"truncate": "middle"}, {"learning_rate": 0}, {"epochs": 1.5}]
+    "values",
+    [
+        {"lstm_units": 0},
+        {"dropout": 1.0},
+        {"pooling": "avg"},
+        {"truncate": "middle"},
+        {"learning_rate": 0},
+        {"epochs": 1.5},
+    ],
 )
 def test_bad_values_raise_value_error(values):
     with pytest.raises(ValueError):

@@ -50,10 +50,14 @@ def test_exported_model_computes_the_ids_ingest_wrote(mini_dataset, mini_model, 
     dataset_dir, _ = mini_dataset
     written = {**read_split(dataset_dir, "test"), **read_split(dataset_dir, "train")}
     ids = sorted(written)[::4]  # ~240 real reviews, both splits and labels
-    raw = [(mini_dir / f"{record_id.rsplit('/', 1)[0]}").glob(f"{record_id.rsplit('/', 1)[1]}_*.txt") for record_id in ids]
+    raw = [
+        (mini_dir / f"{record_id.rsplit('/', 1)[0]}").glob(f"{record_id.rsplit('/', 1)[1]}_*.txt") for record_id in ids
+    ]
     texts = [next(iter(paths)).read_text(encoding="utf-8") for paths in raw]
     assert any("<br />" in text for text in texts)  # the raw markup really goes through the model
-    outputs = load_exported(str(mini_model / names.MODEL_EXPORT_DIR)).signatures[names.PREPROCESS_SIGNATURE](text=tf.constant(texts))
+    outputs = load_exported(str(mini_model / names.MODEL_EXPORT_DIR)).signatures[names.PREPROCESS_SIGNATURE](
+        text=tf.constant(texts)
+    )
     token_ids = outputs["token_ids"].numpy()
     for row, record_id in enumerate(ids):
         n = int(outputs["num_tokens"][row])
@@ -88,12 +92,49 @@ def test_model_directory_holds_config_vocab_and_provenance(mini_dataset, mini_mo
     assert (mini_model / "checkpoints" / "best.weights.h5").exists()
 
 
+def test_training_writes_report_baseline_and_blessing(mini_model):
+    metrics = json.loads((mini_model / names.MODEL_METRICS_FILE).read_text())
+    report_dir = mini_model / names.MODEL_REPORT_DIR
+    for name in (
+        "index.html",
+        "training_curves.png",
+        "roc.png",
+        "pr.png",
+        "confusion_matrix.png",
+        "reliability.png",
+        "accuracy_by_length.png",
+    ):
+        assert (report_dir / name).stat().st_size > 0, name
+    test, baseline = metrics["test"], metrics["baseline"]
+    assert 0.0 <= test["ece"] <= 1.0 and len(test["calibration"]["bins"]) == 10
+    assert sum(bucket["count"] for bucket in test["by_length"]) == test["examples"]
+    assert baseline["test"]["examples"] == test["examples"]  # same test split
+    assert metrics["deltas"]["test"]["accuracy"] == pytest.approx(test["accuracy"] - baseline["test"]["accuracy"])
+    assert metrics["confident_errors"] and metrics["report"] == "report/index.html"
+    # The 1-epoch tiny model does not beat bag-of-words: not blessed, and the reason says why.
+    blessing = json.loads((mini_model / names.MODEL_BLESSING_FILE).read_text())
+    info = json.loads((mini_model / names.MODEL_INFO_FILE).read_text())
+    assert blessing["blessed"] is False and "does not beat baseline" in blessing["reason"]
+    assert blessing["model_version"] == info["model_version"] and metrics["blessing"]["blessed"] is False
+
+
 def test_score_writes_parquet_pandas_and_duckdb_read(mini_model, mini_dir, tmp_path):
     out = tmp_path / "scored"
     manifest = score.run(
-        ["--input", str(mini_dir), "--model_dir", str(mini_model), "--output_dir", str(out), "--passthrough_columns", "rating,folder"]
+        [
+            "--input",
+            str(mini_dir),
+            "--model_dir",
+            str(mini_model),
+            "--output_dir",
+            str(out),
+            "--passthrough_columns",
+            "rating,folder",
+            "--allow_unblessed",
+        ]
     )
     assert manifest["counts"] == {"records_in": 1496, "scored": 1496, "quarantined": 0, "balanced": True}
+    assert manifest["model"]["blessed"] is False
     files = sorted((out / names.SCORED_DIR).glob("*.parquet"))
     assert pq.read_schema(files[0]) == arrow.scored_schema(["rating", "folder"])
     frame = pd.read_parquet(out / names.SCORED_DIR)
@@ -103,7 +144,9 @@ def test_score_writes_parquet_pandas_and_duckdb_read(mini_model, mini_dir, tmp_p
     assert set(frame["model_version"]) == {info["model_version"]}
     assert set(frame["predicted_label"]) <= set(names.LABELS)
     assert set(frame.loc[frame["folder"] == "unsup", "rating"]) == {"0"}
-    rows = duckdb.sql(f"select folder, count(*) from '{out}/{names.SCORED_DIR}/*.parquet' group by folder order by folder").fetchall()
+    rows = duckdb.sql(
+        f"select folder, count(*) from '{out}/{names.SCORED_DIR}/*.parquet' group by folder order by folder"
+    ).fetchall()
     assert rows == [("neg", 498), ("pos", 498), ("unsup", 500)]
 
 
@@ -111,6 +154,8 @@ def test_score_writes_parquet_pandas_and_duckdb_read(mini_model, mini_dir, tmp_p
 def test_ingest_rerun_in_multiprocess_mode_gives_identical_outputs(mini_dir, mini_dataset, tmp_path):
     _, first = mini_dataset
     beam_flags = ["--direct_num_workers", "2", "--direct_running_mode", "multi_processing"]
-    second = ingest.run(["--input", str(mini_dir), "--output_dir", str(tmp_path / "again"), "--vocab_size", "8000", *beam_flags])
+    second = ingest.run(
+        ["--input", str(mini_dir), "--output_dir", str(tmp_path / "again"), "--vocab_size", "8000", *beam_flags]
+    )
     assert second["outputs"] == first["outputs"]
     assert second["dataset_fingerprint"] == first["dataset_fingerprint"]

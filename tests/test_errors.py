@@ -18,16 +18,28 @@ def fails_with(capsys, run, argv, fragment):
 
 
 def test_wrong_input_path(tmp_path, capsys):
-    fails_with(capsys, ingest.run, ["--input", str(tmp_path / "nope"), "--input_format", "csv", "--output_dir", str(tmp_path / "o")], "matches no file")
+    fails_with(
+        capsys,
+        ingest.run,
+        ["--input", str(tmp_path / "nope"), "--input_format", "csv", "--output_dir", str(tmp_path / "o")],
+        "matches no file",
+    )
 
 
 def test_glob_matching_nothing(tmp_path, capsys):
-    fails_with(capsys, ingest.run, ["--input", str(tmp_path / "*.jsonl"), "--input_format", "jsonl", "--output_dir", str(tmp_path / "o")], "the pattern matches no file")
+    fails_with(
+        capsys,
+        ingest.run,
+        ["--input", str(tmp_path / "*.jsonl"), "--input_format", "jsonl", "--output_dir", str(tmp_path / "o")],
+        "the pattern matches no file",
+    )
 
 
 def test_output_dir_holding_another_run(mini_dataset, mini_dir, capsys):
     dataset_dir, _ = mini_dataset
-    fails_with(capsys, ingest.run, ["--input", str(mini_dir), "--output_dir", str(dataset_dir)], "already holds a previous run")
+    fails_with(
+        capsys, ingest.run, ["--input", str(mini_dir), "--output_dir", str(dataset_dir)], "already holds a previous run"
+    )
 
 
 @pytest.fixture
@@ -48,7 +60,12 @@ def test_unreadable_model_directory(model_copy, mini_dir, tmp_path, capsys):
 
 def test_not_a_model_directory(mini_dir, tmp_path, capsys):
     (tmp_path / "empty_model").mkdir()
-    fails_with(capsys, score.run, score_argv(mini_dir, tmp_path / "empty_model", tmp_path / "o"), "not a trained model directory")
+    fails_with(
+        capsys,
+        score.run,
+        score_argv(mini_dir, tmp_path / "empty_model", tmp_path / "o"),
+        "not a trained model directory",
+    )
 
 
 def test_model_directory_missing_its_vocabulary(model_copy, mini_dir, tmp_path, capsys):
@@ -70,14 +87,33 @@ def test_training_into_a_used_model_dir(mini_dataset, mini_model, capsys):
 def test_bad_config_key(mini_dataset, tmp_path, capsys):
     dataset_dir, _ = mini_dataset
     (tmp_path / "c.json").write_text(json.dumps({"lstm_unitz": 4}))
-    fails_with(capsys, train.run, ["--dataset_dir", str(dataset_dir), "--model_dir", str(tmp_path / "m"), "--config", str(tmp_path / "c.json")], "unknown config keys")
+    fails_with(
+        capsys,
+        train.run,
+        ["--dataset_dir", str(dataset_dir), "--model_dir", str(tmp_path / "m"), "--config", str(tmp_path / "c.json")],
+        "unknown config keys",
+    )
 
 
 def test_scoring_reports_drift_with_numbers(mini_model, tmp_path):
     """Texts unlike IMDB reviews: short, full of unknown words. A warning, not a failure."""
     corpus = tmp_path / "odd.jsonl"
-    corpus.write_text("".join(json.dumps({"id": f"d{i}", "text": f"zxqv{i} blorf{i} qwop{i}"}) + "\n" for i in range(40)))
-    manifest = score.run(["--input", str(corpus), "--input_format", "jsonl", "--model_dir", str(mini_model), "--output_dir", str(tmp_path / "o"), "--allow_unblessed"])
+    corpus.write_text(
+        "".join(json.dumps({"id": f"d{i}", "text": f"zxqv{i} blorf{i} qwop{i}"}) + "\n" for i in range(40))
+    )
+    manifest = score.run(
+        [
+            "--input",
+            str(corpus),
+            "--input_format",
+            "jsonl",
+            "--model_dir",
+            str(mini_model),
+            "--output_dir",
+            str(tmp_path / "o"),
+            "--allow_unblessed",
+        ]
+    )
     drifted = {check["measure"]: check for check in manifest["drift"]["checks"] if check["drift"]}
     assert "token length p50" in drifted and drifted["token length p50"]["scoring"] == 3
     assert any(measure.startswith("OOV rate") for measure in drifted)
@@ -88,10 +124,27 @@ def test_scoring_reports_drift_with_numbers(mini_model, tmp_path):
 
 def test_scoring_quarantines_bad_rows_and_balances(mini_model, tmp_path):
     corpus = tmp_path / "mixed.jsonl"
-    rows = [json.dumps({"id": "ok", "text": "A great film"}), json.dumps({"id": "markup", "text": "<br /><br />"}), json.dumps({"id": "num", "text": 5}), "oops"]
+    rows = [
+        json.dumps({"id": "ok", "text": "A great film"}),
+        json.dumps({"id": "markup", "text": "<br /><br />"}),
+        json.dumps({"id": "num", "text": 5}),
+        "oops",
+    ]
     corpus.write_text("\n".join(rows) + "\n")
     manifest = score.run(
-        ["--input", str(corpus), "--input_format", "jsonl", "--model_dir", str(mini_model), "--output_dir", str(tmp_path / "o"), "--allow_unblessed", "--max_quarantine_rate", "1"]
+        [
+            "--input",
+            str(corpus),
+            "--input_format",
+            "jsonl",
+            "--model_dir",
+            str(mini_model),
+            "--output_dir",
+            str(tmp_path / "o"),
+            "--allow_unblessed",
+            "--max_quarantine_rate",
+            "1",
+        ]
     )
     assert manifest["counts"] == {"records_in": 4, "scored": 1, "quarantined": 3, "balanced": True}
     assert manifest["quarantine"]["by_reason"] == {"empty_after_cleaning": 1, "malformed_row": 1, "non_string_text": 1}

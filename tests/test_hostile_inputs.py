@@ -44,8 +44,14 @@ def folder_run(tmp_path_factory):
     """An aclImdb-layout folder with one hostile case per file, ingested once."""
     root = tmp_path_factory.mktemp("hostile") / "aclImdb"
     for i in range(20):  # enough ordinary reviews for every split
-        write(root / "train" / ("pos" if i % 2 else "neg") / f"{100 + i}_{9 if i % 2 else 2}.txt", f"{GOOD} Review number {i}.")
-        write(root / "test" / ("pos" if i % 2 else "neg") / f"{200 + i}_{9 if i % 2 else 2}.txt", f"{GOOD} Test review {i}.")
+        write(
+            root / "train" / ("pos" if i % 2 else "neg") / f"{100 + i}_{9 if i % 2 else 2}.txt",
+            f"{GOOD} Review number {i}.",
+        )
+        write(
+            root / "test" / ("pos" if i % 2 else "neg") / f"{200 + i}_{9 if i % 2 else 2}.txt",
+            f"{GOOD} Test review {i}.",
+        )
     write(root / "train/pos/1_9.txt", "")  # empty file
     write(root / "train/pos/2_8.txt", "  \n\t  \n")  # whitespace only
     write(root / "train/neg/3_2.txt", b"Caf\xe9 food was better than this film")  # Latin-1
@@ -54,7 +60,9 @@ def folder_run(tmp_path_factory):
     write(root / "train/neg/6_2.txt", "Bad\x00 movie,\x00 really bad")  # NUL bytes
     write(root / "train/neg/7_1.txt", "word " * 2_200_000)  # one 11 MB document
     write(root / "train/pos/8_9.txt", "<br /><br /><p></p>&nbsp;<i></i>")  # markup only
-    write(root / "train/pos/9_10.txt", "\u200fGreat\u200b film \U0001f600 \u202eloved\u2066 it \u200d")  # unusual Unicode
+    write(
+        root / "train/pos/9_10.txt", "\u200fGreat\u200b film \U0001f600 \u202eloved\u2066 it \u200d"
+    )  # unusual Unicode
     write(root / "train/pos/review.txt", GOOD + " misnamed")  # file name that does not parse
     (root / "train/pos/10_9.txt").mkdir()  # a directory where a file is expected
     os.symlink(root / "train/pos/101_9.txt", root / "train/pos/11_9.txt")  # symlink to a file: followed
@@ -64,8 +72,16 @@ def folder_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("hostile_out")
     manifest = ingest.run(
         [
-            "--input", str(root), "--output_dir", str(out), "--fallback_encoding", "cp1252",
-            "--max_quarantine_rate", "1.0", "--min_count", "1",
+            "--input",
+            str(root),
+            "--output_dir",
+            str(out),
+            "--fallback_encoding",
+            "cp1252",
+            "--max_quarantine_rate",
+            "1.0",
+            "--min_count",
+            "1",
         ]
     )
     return out, manifest, quarantine_by_id(out), kept_ids(out)
@@ -92,8 +108,13 @@ def test_folder_case_is_quarantined_with_reason(folder_run, record_id, reason):
 def test_directory_and_broken_symlink_are_quarantined_not_skipped(folder_run):
     _, _, quarantined, _ = folder_run
     by_source = {q["source"].rsplit("/", 1)[-1]: q for q in quarantined.values()}
-    assert by_source["10_9.txt"]["reason"] == reasons.UNREADABLE_INPUT and "directory" in by_source["10_9.txt"]["detail"]
-    assert by_source["12_9.txt"]["reason"] == reasons.UNREADABLE_INPUT and "broken symlink" in by_source["12_9.txt"]["detail"]
+    assert (
+        by_source["10_9.txt"]["reason"] == reasons.UNREADABLE_INPUT and "directory" in by_source["10_9.txt"]["detail"]
+    )
+    assert (
+        by_source["12_9.txt"]["reason"] == reasons.UNREADABLE_INPUT
+        and "broken symlink" in by_source["12_9.txt"]["detail"]
+    )
 
 
 def test_repaired_cases_are_kept_and_counted(folder_run):
@@ -119,7 +140,11 @@ def test_validation_report_shows_failing_rows(folder_run):
     out, manifest, _, _ = folder_run
     report = json.loads((out / "validation.json").read_text())
     raw = next(s for s in report["suites"] if s["suite"] == "raw_rows")
-    lengths = next(e for e in raw["expectations"] if e["type"] == "expect_column_values_to_be_between" and e["column"] == "text_chars")
+    lengths = next(
+        e
+        for e in raw["expectations"]
+        if e["type"] == "expect_column_values_to_be_between" and e["column"] == "text_chars"
+    )
     assert not lengths["success"] and {"train/neg/7", "train/pos/1"} <= {e["id"] for e in lengths["examples"]}
     page = (out / "validation.html").read_text()
     assert "raw_rows" in page and "cleaned_dataset" in page and "train/neg/7" in page
@@ -152,7 +177,9 @@ def tabular_run(tmp_path_factory):
         'c7,"Fine",1\n'
         'c1,"Same id as the first row",neg\n',
     )
-    write(folder / "broken_quote.csv", 'id,text,label\nq1,"Fine row",pos\nq2,"Broken quote, bad,neg\nq3,Swallowed,pos\n')
+    write(
+        folder / "broken_quote.csv", 'id,text,label\nq1,"Fine row",pos\nq2,"Broken quote, bad,neg\nq3,Swallowed,pos\n'
+    )
     write(folder / "empty.csv", "")
     lines = [
         json.dumps({"id": "j1", "text": "Nice film", "label": "pos"}),
@@ -170,8 +197,18 @@ def tabular_run(tmp_path_factory):
         out = tmp_path_factory.mktemp(f"out_{input_format}")
         manifest = ingest.run(
             [
-                "--input", str(folder / f"*.{input_format}"), "--input_format", input_format, "--output_dir", str(out),
-                "--max_quarantine_rate", "1.0", "--min_count", "1", "--test_fraction", "0.3",
+                "--input",
+                str(folder / f"*.{input_format}"),
+                "--input_format",
+                input_format,
+                "--output_dir",
+                str(out),
+                "--max_quarantine_rate",
+                "1.0",
+                "--min_count",
+                "1",
+                "--test_fraction",
+                "0.3",
             ]
         )
         outputs[input_format] = (manifest, quarantine_by_id(out), kept_ids(out))
@@ -190,7 +227,9 @@ def tabular_run(tmp_path_factory):
 )
 def test_csv_case(tabular_run, record_id, reason, detail):
     _, quarantined, _ = tabular_run["csv"]
-    assert quarantined[record_id]["reason"] == reason and detail in quarantined[record_id]["detail"], quarantined.get(record_id)
+    assert quarantined[record_id]["reason"] == reason and detail in quarantined[record_id]["detail"], quarantined.get(
+        record_id
+    )
 
 
 def test_csv_labels_given_as_words_are_kept_and_empty_file_is_listed(tabular_run):
@@ -225,9 +264,12 @@ def test_jsonl_counts_balance(tabular_run):
 def test_critical_validation_failure_exits_with_one_line(tmp_path, capsys):
     """Default --max_quarantine_rate 0.05 on a half-broken input: exit 2, one line naming it."""
     folder = tmp_path / "in"
-    write(folder / "a.jsonl", "\n".join([json.dumps({"text": "ok review", "label": "pos"}), "{broken", "[]", "{}"]) + "\n")
+    write(
+        folder / "a.jsonl", "\n".join([json.dumps({"text": "ok review", "label": "pos"}), "{broken", "[]", "{}"]) + "\n"
+    )
     code = common.main_with_user_errors(
-        ingest.run, ["--input", str(folder / "a.jsonl"), "--input_format", "jsonl", "--output_dir", str(tmp_path / "out")]
+        ingest.run,
+        ["--input", str(folder / "a.jsonl"), "--input_format", "jsonl", "--output_dir", str(tmp_path / "out")],
     )
     err = capsys.readouterr().err
     assert code == 2

@@ -12,7 +12,7 @@ from schemas import names
     ("raw", "cleaned"),
     [
         ("Great film.<br /><br />Loved it", "great film. loved it"),
-        ("Tom &amp; Jerry &lt;3 &quot;wow&quot; &#39;ok&#39; &#x41;", 'tom & jerry <3 "wow" \'ok\' a'),
+        ("Tom &amp; Jerry &lt;3 &quot;wow&quot; &#39;ok&#39; &#x41;", "tom & jerry <3 \"wow\" 'ok' a"),
         ("caf&eacute; &nbsp; &hellip;", "café ..."),
         ("a < b and c > d", "a < b and c > d"),  # not tags: kept
         ("ﬁne ＦＵＬＬＷＩＤＴＨ ５", "fine fullwidth 5"),  # NFKC
@@ -80,3 +80,15 @@ def test_truncate_head_and_tail_on_dense_and_ragged():
     assert preprocessing.truncate_ids(ragged, 2, "tail").to_list() == [[3, 4], [5]]
     with pytest.raises(ValueError):
         preprocessing.truncate_ids(dense, 2, "middle")
+
+
+def test_truncate_head_tail_keeps_first_quarter_and_last_three_quarters():
+    dense = tf.range(1, 11)  # 10 tokens, budget 8: first 2 + last 6
+    np.testing.assert_array_equal(preprocessing.truncate_ids(dense, 8, "head_tail"), [1, 2, 5, 6, 7, 8, 9, 10])
+    np.testing.assert_array_equal(preprocessing.truncate_ids(dense[:7], 8, "head_tail"), [1, 2, 3, 4, 5, 6, 7])
+    np.testing.assert_array_equal(preprocessing.truncate_ids(dense, 3, "head_tail"), [8, 9, 10])  # head = 3 // 4 = 0
+    ragged = tf.ragged.constant([list(range(1, 11)), [5], [], [1, 2, 3]])
+    assert preprocessing.truncate_ids(ragged, 8, "head_tail").to_list() == [[1, 2, 5, 6, 7, 8, 9, 10], [5], [], [1, 2, 3]]
+    # tf.data maps it inside a graph: the same result as eager.
+    mapped = tf.data.Dataset.from_tensors(dense).map(lambda ids: preprocessing.truncate_ids(ids, 8, "head_tail"))
+    np.testing.assert_array_equal(next(iter(mapped)), [1, 2, 5, 6, 7, 8, 9, 10])

@@ -15,7 +15,11 @@ from pipelines import sinks
 
 def write(tmp_path, name, payloads, **kwargs):
     with TestPipeline() as p:
-        _ = p | beam.Create(payloads) | sinks.WriteSortedShards(str(tmp_path / name / "data"), kwargs.pop("suffix"), **kwargs)
+        _ = (
+            p
+            | beam.Create(payloads)
+            | sinks.WriteSortedShards(str(tmp_path / name / "data"), kwargs.pop("suffix"), **kwargs)
+        )
     return sorted((tmp_path / name).iterdir())
 
 
@@ -35,7 +39,9 @@ def test_tfrecord_shards_are_byte_identical_across_runs(tmp_path):
 
 def test_jsonl_and_parquet(tmp_path):
     rows = [(f"k{i}", {"id": f"k{i}", "value": i}) for i in range(5)]
-    (jsonl,) = write(tmp_path, "j", rows, suffix=".jsonl", file_format=sinks.FORMAT_JSONL, compression=CompressionTypes.UNCOMPRESSED)
+    (jsonl,) = write(
+        tmp_path, "j", rows, suffix=".jsonl", file_format=sinks.FORMAT_JSONL, compression=CompressionTypes.UNCOMPRESSED
+    )
     assert [json.loads(line)["id"] for line in jsonl.read_text().splitlines()] == [f"k{i}" for i in range(5)]
     schema = pa.schema([pa.field("id", pa.string()), pa.field("value", pa.int64())])
     (parquet,) = write(tmp_path, "p", rows, suffix=".parquet", file_format=sinks.FORMAT_PARQUET, schema=schema)

@@ -43,7 +43,9 @@ def test_aclimdb_layout(tmp_path):
             ),
             label="records",
         )
-        assert_that(out[QUARANTINE_TAG] | beam.Map(lambda q: q["reason"]), equal_to([reasons.UNPARSEABLE_FILENAME]), label="q")
+        assert_that(
+            out[QUARANTINE_TAG] | beam.Map(lambda q: q["reason"]), equal_to([reasons.UNPARSEABLE_FILENAME]), label="q"
+        )
         assert_that(out[INPUTS_TAG] | beam.combiners.Count.Globally(), equal_to([5]), label="inputs")
 
 
@@ -57,12 +59,22 @@ def test_csv_with_columns_and_a_broken_row(tmp_path):
             equal_to([("r1", None, "pos", "Great, really", "5"), ("r2", None, "neg", "Bad", "1")]),
             label="records",
         )
-        assert_that(out[QUARANTINE_TAG] | beam.Map(lambda q: (q["id"], q["reason"])), equal_to([("reviews.csv:4", reasons.MALFORMED_ROW)]), label="q")
+        assert_that(
+            out[QUARANTINE_TAG] | beam.Map(lambda q: (q["id"], q["reason"])),
+            equal_to([("reviews.csv:4", reasons.MALFORMED_ROW)]),
+            label="q",
+        )
 
 
 def test_jsonl_rows_and_bad_lines(tmp_path):
     path = tmp_path / "reviews.jsonl"
-    lines = [json.dumps({"text": "Good", "label": 1, "split": "test"}), "not json", "[1, 2]", "", json.dumps({"text": "Meh", "label": "neg"})]
+    lines = [
+        json.dumps({"text": "Good", "label": 1, "split": "test"}),
+        "not json",
+        "[1, 2]",
+        "",
+        json.dumps({"text": "Meh", "label": "neg"}),
+    ]
     path.write_text("\n".join(lines) + "\n")
     with TestPipeline() as p:
         out = p | sources.ReadRawRecords(str(path), "jsonl")
@@ -82,10 +94,20 @@ def test_parquet_and_lines(tmp_path):
     pq.write_table(pa.table({"review": ["One", "Two"], "label": ["pos", "neg"]}), tmp_path / "part.parquet")
     (tmp_path / "docs.txt").write_bytes(b"first doc\nsecond doc\n")
     with TestPipeline() as p:
-        parquet = p | "Parquet" >> sources.ReadRawRecords(str(tmp_path / "part.parquet"), "parquet", sources.ColumnNames(text="review"))
+        parquet = p | "Parquet" >> sources.ReadRawRecords(
+            str(tmp_path / "part.parquet"), "parquet", sources.ColumnNames(text="review")
+        )
         lines = p | "Lines" >> sources.ReadRawRecords(str(tmp_path / "docs.txt"), "lines")
-        assert_that(parquet["records"] | "P" >> beam.Map(summarize), equal_to([("part.parquet:1", None, "pos", "One"), ("part.parquet:2", None, "neg", "Two")]), label="parquet")
-        assert_that(lines["records"] | "L" >> beam.Map(summarize), equal_to([("docs.txt:1", None, None, "first doc"), ("docs.txt:2", None, None, "second doc")]), label="lines")
+        assert_that(
+            parquet["records"] | "P" >> beam.Map(summarize),
+            equal_to([("part.parquet:1", None, "pos", "One"), ("part.parquet:2", None, "neg", "Two")]),
+            label="parquet",
+        )
+        assert_that(
+            lines["records"] | "L" >> beam.Map(summarize),
+            equal_to([("docs.txt:1", None, None, "first doc"), ("docs.txt:2", None, None, "second doc")]),
+            label="lines",
+        )
 
 
 def test_missing_input_is_a_user_error(tmp_path):

@@ -11,7 +11,14 @@ from schemas import names, reasons
 
 
 def raw(record_id, text, split="train", label="pos", source=None):
-    return {"id": record_id, "source": source or f"src/{record_id}", "split": split, "label": label, "text": text, "extra": {}}
+    return {
+        "id": record_id,
+        "source": source or f"src/{record_id}",
+        "split": split,
+        "label": label,
+        "text": text,
+        "extra": {},
+    }
 
 
 def text_record(record_id, text, split="train", label=1):
@@ -55,8 +62,14 @@ def test_unsup_and_unlabeled_records_pass_without_label():
 
 def test_check_rows_routes_failures_to_quarantine():
     with TestPipeline() as p:
-        out = p | beam.Create([raw("ok", "Nice"), raw("empty", " "), raw("bad", "x", label="meh")]) | transforms.CheckRows(100)
-        assert_that(out.records | "Ids" >> beam.Map(lambda r: (r["id"], r["label"])), equal_to([("ok", 1)]), label="records")
+        out = (
+            p
+            | beam.Create([raw("ok", "Nice"), raw("empty", " "), raw("bad", "x", label="meh")])
+            | transforms.CheckRows(100)
+        )
+        assert_that(
+            out.records | "Ids" >> beam.Map(lambda r: (r["id"], r["label"])), equal_to([("ok", 1)]), label="records"
+        )
         assert_that(
             out[QUARANTINE_TAG] | "Reasons" >> beam.Map(lambda q: (q["id"], q["reason"])),
             equal_to([("empty", reasons.EMPTY_TEXT), ("bad", reasons.UNKNOWN_LABEL)]),
@@ -66,8 +79,16 @@ def test_check_rows_routes_failures_to_quarantine():
 
 def test_clean_text_cleans_and_quarantines_markup_only():
     with TestPipeline() as p:
-        out = p | beam.Create([text_record("a", "Good<br />FILM"), text_record("b", "<br /><i></i>")]) | transforms.CleanText()
-        assert_that(out.records | "Texts" >> beam.Map(lambda r: (r["id"], r["text"])), equal_to([("a", "good film")]), label="records")
+        out = (
+            p
+            | beam.Create([text_record("a", "Good<br />FILM"), text_record("b", "<br /><i></i>")])
+            | transforms.CleanText()
+        )
+        assert_that(
+            out.records | "Texts" >> beam.Map(lambda r: (r["id"], r["text"])),
+            equal_to([("a", "good film")]),
+            label="records",
+        )
         assert_that(
             out[QUARANTINE_TAG] | "Reasons" >> beam.Map(lambda q: (q["id"], q["reason"])),
             equal_to([("b", reasons.EMPTY_AFTER_CLEANING)]),
@@ -92,7 +113,13 @@ def test_drop_duplicates_keeps_test_copy_and_first_id():
         )
         assert_that(
             out[QUARANTINE_TAG] | "Reasons" >> beam.Map(lambda q: (q["id"], q["reason"])),
-            equal_to([("train/1", reasons.DUPLICATE_OF_TEST), ("train/3", reasons.DUPLICATE_TEXT), ("train/2", reasons.DUPLICATE_ID)]),
+            equal_to(
+                [
+                    ("train/1", reasons.DUPLICATE_OF_TEST),
+                    ("train/3", reasons.DUPLICATE_TEXT),
+                    ("train/2", reasons.DUPLICATE_ID),
+                ]
+            ),
             label="quarantine",
         )
 
@@ -107,7 +134,10 @@ def test_assign_split_is_deterministic_and_keeps_given_splits():
     assert transforms.assign_split(text_record("x", "t", split="test"), 0.5, 0.5)["split"] == names.SPLIT_TEST
     unsplit = [transforms.assign_split(text_record(f"r{i}", "t", split=None), 0.0, 0.25)["split"] for i in range(2000)]
     assert 0.22 < unsplit.count(names.SPLIT_TEST) / 2000 < 0.28
-    assert transforms.assign_split(text_record("u", "t", split=None, label=names.UNLABELED), 0.1, 0.2)["split"] == names.SPLIT_UNSUP
+    assert (
+        transforms.assign_split(text_record("u", "t", split=None, label=names.UNLABELED), 0.1, 0.2)["split"]
+        == names.SPLIT_UNSUP
+    )
 
 
 def test_top_k_vocabulary_order_and_min_count():
@@ -123,7 +153,11 @@ def test_build_vocabulary_and_token_ids():
     with TestPipeline() as p:
         texts = p | beam.Create(records)
         vocabulary = texts | transforms.BuildVocabulary(max_size=4, min_count=2)
-        assert_that(vocabulary, equal_to([[(names.PAD_TOKEN, 0), (names.OOV_TOKEN, 0), ("good", 3), ("film", 2)]]), label="vocab")
+        assert_that(
+            vocabulary,
+            equal_to([[(names.PAD_TOKEN, 0), (names.OOV_TOKEN, 0), ("good", 3), ("film", 2)]]),
+            label="vocab",
+        )
         ids = texts | transforms.ToTokenIds(vocabulary) | beam.Map(lambda r: (r["id"], r["token_ids"]))
         assert_that(ids, equal_to([("a", [2, 2, 3]), ("b", [names.OOV_ID, 3]), ("c", [2])]), label="ids")
 

@@ -1,0 +1,72 @@
+"""The benchmark harness runs end to end in quick mode and writes well-formed results.
+
+Benchmarks are not tests: nothing here asserts a timing or a PASS, only that the
+harness measures all three benchmarks and reports them completely.
+"""
+
+import json
+from fractions import Fraction
+
+import pytest
+
+from bench import corpus, report
+from bench import run as bench_run
+
+BENCHMARKS = ("ingest", "train_input", "score")
+
+
+def test_growth_figures_from_measurements():
+    runs = {
+        Fraction(1, 4): {"wall_s": 10.0, "peak_pss_mb": 1000.0},
+        Fraction(1): {"wall_s": 44.0, "peak_pss_mb": 1030.0},
+    }
+    sizes = {Fraction(1, 4): {"bytes": 25 * 2**20}, Fraction(1): {"bytes": 125 * 2**20}}
+    assert bench_run.linearity(runs) == {"x4": pytest.approx(1.1)}
+    assert bench_run.memory_growth(runs, sizes) == pytest.approx(0.3)
+    assert bench_run.figure("b", "f", 1, 2, 0.4, "<= 0.5", 0.5, higher=False)["status"] == "PASS"
+    assert bench_run.figure("b", "f", 1, 2, 0.8, ">= 0.9", 0.9, higher=True)["status"] == "MISS"
+    assert bench_run.figure("b", "f", 1, 2, None, ">= 0.9", 0.9, higher=True)["status"] == "n/a"
+
+
+def test_subsets_are_nested_shares_of_the_corpus(mini_dir, tmp_path):
+    half = corpus.make_subset(mini_dir, Fraction(1, 2), tmp_path / "half" / "aclImdb")
+    quarter = corpus.make_subset(mini_dir, Fraction(1, 4), tmp_path / "quarter" / "aclImdb")
+    names = {
+        scale: {p.relative_to(root) for p in corpus.corpus_files(root)}
+        for scale, root in ((1, mini_dir), (2, half), (4, quarter))
+    }
+    assert len(names[2]) == -(-len(names[1]) // 2) and len(names[4]) == -(-len(names[1]) // 4)
+    assert names[4] <= names[2] <= names[1]
+    assert {p.parts[:2] for p in names[4]} == {p.parts[:2] for p in names[1]}  # every split/label folder kept
+
+
+@pytest.mark.slow
+def test_quick_run_writes_json_and_markdown_for_all_benchmarks(mini_dir, mini_model, tmp_path):
+    out = tmp_path / "report"
+    # The session's tiny model stands in for the one the harness would train (saves ~20 s).
+    argv = ["--quick", "--input", str(mini_dir), "--work_dir", str(tmp_path / "work"), "--out_dir", str(out)]
+    bench_run.run([*argv, "--model_dir", str(mini_model)])
+    results = json.loads((out / report.JSON_FILE).read_text())
+    assert results["mode"] == "quick"
+    assert set(results["benchmarks"]) == set(BENCHMARKS)
+    machine = results["machine"]
+    assert machine["cores"] >= 1 and machine["memory_gib"] > 0 and machine["cpu_model"]
+    assert {"python", "apache-beam", "tensorflow"} <= set(machine["versions"])
+    for name in BENCHMARKS:
+        figures = results["benchmarks"][name]["figures"]
+        assert figures, name
+        for figure in figures:
+            assert figure["goal"] and figure["status"] in ("PASS", "MISS", "n/a", "info"), figure
+            assert figure["status"] == "n/a" or figure["ratio"] > 0, figure
+    assert results["benchmarks"]["ingest"]["same_outputs_as_loop"] is True
+    steps = {command["step"] for command in results["commands"]}
+    assert {"ingest_pipeline_x1", "ingest_loop", "train_input", "score_loop", "score_pipeline_x1"} <= steps
+    assert (tmp_path / "work" / "logs" / "ingest_loop.log").exists()
+    for command in results["commands"]:
+        assert command["wall_s"] > 0 and command["peak_pss_mb"] > 0 and command["command"].startswith("python -m ")
+    markdown = (out / report.MARKDOWN_FILE).read_text()
+    for heading in ("## Machine", "## Figures", "## Commands"):
+        assert heading in markdown
+    for name in BENCHMARKS:
+        assert f"| {name} |" in markdown
+    assert "PASS" in markdown or "MISS" in markdown
