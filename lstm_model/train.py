@@ -153,7 +153,16 @@ def train(
     )
     checkpoint = model_path / "checkpoints" / "best.weights.h5"
     checkpoint.parent.mkdir()
-    callbacks = [
+    callbacks = []
+    if config.ema_momentum > 0:
+        # First in the list: the averaged weights are in the model while validation, early stopping and the
+        # checkpoint look at it, and the raw weights are swapped back in to go on training.
+        callbacks.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
+    if config.reduce_lr_factor < 1.0:
+        callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=config.reduce_lr_factor, patience=0)
+        )
+    callbacks += [
         keras.callbacks.EarlyStopping(
             monitor="val_loss", patience=config.early_stopping_patience, restore_best_weights=True
         ),

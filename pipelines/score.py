@@ -66,6 +66,9 @@ class RawTextModelHandler(ModelHandler[str, PredictionResult, Any]):
         texts = list(batch)
         if not texts:
             return []
+        if getattr(self, "_progress", None) is None:  # per worker: the handler is unpickled in each one
+            self._progress = transforms.ProgressLog("scored")
+        self._progress.add(len(texts))
         # Length bucketing: a model call pads every text to the longest one in the call, and the
         # LSTM runs over the padding too. Calls of `bucket_size` texts of similar length (sorted by
         # characters, a proxy for tokens) cut the padded steps; results go back in batch order.

@@ -185,7 +185,7 @@ class CheckRows(beam.PTransform):
         ).with_outputs(QUARANTINE_TAG, main="records")
 
 
-class _ProgressLog:
+class ProgressLog:
     """Logs a worker's progress at most every `every_seconds` (units: records)."""
 
     def __init__(self, what: str, every_seconds: float = 15.0):
@@ -208,7 +208,7 @@ class _CleanBatchDoFn(beam.DoFn):
         self.cleaned = Metrics.counter("clean", "records")
 
     def setup(self):
-        self.progress = _ProgressLog("clean")
+        self.progress = ProgressLog("clean")
 
     def process(self, batch: list[dict[str, Any]]):
         from lstm_model import preprocessing
@@ -410,7 +410,7 @@ class _ToIdsDoFn(beam.DoFn):
         self._vocab_key = None
 
     def setup(self):
-        self.progress = _ProgressLog("token ids")
+        self.progress = ProgressLog("token ids")
 
     def process(self, batch: list[dict[str, Any]], vocabulary: list[tuple[str, int]]):
         from lstm_model import preprocessing

@@ -23,6 +23,11 @@ def test_unknown_keys_are_rejected():
     [
         {"lstm_units": 0},
         {"dropout": 1.0},
+        {"word_dropout": -0.1},
+        {"spatial_dropout": 1.0},
+        {"reduce_lr_factor": 0.0},
+        {"reduce_lr_factor": 1.5},
+        {"ema_momentum": 1.0},
         {"pooling": "avg"},
         {"truncate": "middle"},
         {"learning_rate": 0},

@@ -88,7 +88,12 @@ def test_truncate_head_tail_keeps_first_quarter_and_last_three_quarters():
     np.testing.assert_array_equal(preprocessing.truncate_ids(dense[:7], 8, "head_tail"), [1, 2, 3, 4, 5, 6, 7])
     np.testing.assert_array_equal(preprocessing.truncate_ids(dense, 3, "head_tail"), [8, 9, 10])  # head = 3 // 4 = 0
     ragged = tf.ragged.constant([list(range(1, 11)), [5], [], [1, 2, 3]])
-    assert preprocessing.truncate_ids(ragged, 8, "head_tail").to_list() == [[1, 2, 5, 6, 7, 8, 9, 10], [5], [], [1, 2, 3]]
+    assert preprocessing.truncate_ids(ragged, 8, "head_tail").to_list() == [
+        [1, 2, 5, 6, 7, 8, 9, 10],
+        [5],
+        [],
+        [1, 2, 3],
+    ]
     # tf.data maps it inside a graph: the same result as eager.
     mapped = tf.data.Dataset.from_tensors(dense).map(lambda ids: preprocessing.truncate_ids(ids, 8, "head_tail"))
     np.testing.assert_array_equal(next(iter(mapped)), [1, 2, 5, 6, 7, 8, 9, 10])
