@@ -82,6 +82,7 @@ def fit_baseline(
     min_df: int = 2,
     c_grid: tuple[float, ...] = DEFAULT_C_GRID,
     seed: int = 42,
+    max_train_examples: int = 0,
 ) -> BaselineResult:
     """Fit TF-IDF + logistic regression on train, pick C on validation, evaluate on test.
 
@@ -91,7 +92,9 @@ def fit_baseline(
       min_df: drop n-grams present in fewer training documents than this.
       c_grid: candidate inverse regularisation strengths; the best validation accuracy wins
         (ties: the smallest C, the most regularised).
-      seed: for the solver.
+      seed: for the solver, and the training subset.
+      max_train_examples: fit on only these many training records, the same ones the LSTM
+        uses with the same `max_train_examples` and seed (`data.training_subset_ids`); 0 = all.
     """
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
@@ -106,6 +109,13 @@ def fit_baseline(
         split: read_split(dataset_dir, split) for split in (names.SPLIT_TRAIN, names.SPLIT_VALIDATION, names.SPLIT_TEST)
     }
     train, validation, test = (splits[s] for s in (names.SPLIT_TRAIN, names.SPLIT_VALIDATION, names.SPLIT_TEST))
+    subset = data.training_subset_ids(dataset_dir, max_train_examples, seed)
+    if subset is not None:
+        keep = set(subset)
+        rows = [i for i, record_id in enumerate(train.ids) if record_id in keep]
+        train = SplitData(
+            [train.ids[i] for i in rows], train.labels[rows], [train.token_ids[i] for i in rows], train.lengths[rows]
+        )
     # Tokens are the vocabulary ids ingest wrote; no lowercasing or token pattern of sklearn's own.
     vectorizer = TfidfVectorizer(
         token_pattern=r"\S+",
@@ -181,6 +191,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=",".join(f"{c:g}" for c in DEFAULT_C_GRID),
         help="Comma-separated C values tried on validation (default: %(default)s).",
     )
+    parser.add_argument(
+        "--max_train_examples",
+        type=int,
+        default=0,
+        help="Fit on this many training records, the LSTM's subset for the same value and --seed (default: all).",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=42, help="Seed of the subset and the solver (default: %(default)s)."
+    )
     return parser
 
 
@@ -196,10 +215,17 @@ def run(argv: list[str] | None = None) -> dict:
         c_grid = tuple(float(c) for c in args.c_grid.split(",") if c.strip())
     except ValueError:
         raise UserError(f"--c_grid must be comma-separated numbers, got {args.c_grid!r}") from None
-    if not c_grid or min(c_grid) <= 0 or args.ngram_max < 1 or args.min_df < 1:
-        raise UserError("--c_grid values must be > 0; --ngram_max and --min_df must be >= 1")
+    if not c_grid or min(c_grid) <= 0 or args.ngram_max < 1 or args.min_df < 1 or args.max_train_examples < 0:
+        raise UserError("--c_grid values must be > 0; --ngram_max and --min_df >= 1; --max_train_examples >= 0")
     try:
-        result = fit_baseline(args.dataset_dir, ngram_max=args.ngram_max, min_df=args.min_df, c_grid=c_grid)
+        result = fit_baseline(
+            args.dataset_dir,
+            ngram_max=args.ngram_max,
+            min_df=args.min_df,
+            c_grid=c_grid,
+            seed=args.seed,
+            max_train_examples=args.max_train_examples,
+        )
     except data.DatasetError as error:
         raise UserError(str(error)) from None
     output = Path(args.output_dir)

@@ -78,14 +78,36 @@ def _bucketed(dataset: tf.data.Dataset, config: TrainConfig) -> tf.data.Dataset:
     )
 
 
+def training_subset_ids(dataset_dir: str, max_examples: int, seed: int) -> list[str] | None:
+    """Ids of the `max_examples` training records kept when training on fewer labels (None = all).
+
+    The records with the smallest sha256 of "seed:id": a random subset (labels in their
+    corpus proportions, in expectation) that depends only on the ids and the seed, not on
+    a random number generator, so training and the baseline (`lstm_model.baseline`) use the
+    very same records on every run and machine.
+    """
+    import hashlib
+
+    if not max_examples:
+        return None
+    files = split_files(dataset_dir, names.SPLIT_TRAIN)
+    spec = {names.FEATURE_ID: feature_spec()[names.FEATURE_ID]}
+    ids = []
+    for batch in tf.data.TFRecordDataset(files, compression_type="GZIP").batch(4096):
+        ids.extend(value.decode("utf-8") for value in tf.io.parse_example(batch, spec)[names.FEATURE_ID].numpy())
+    ranked = sorted(ids, key=lambda record_id: hashlib.sha256(f"{seed}:{record_id}".encode()).digest())
+    return sorted(ranked[:max_examples])
+
+
 def training_dataset(dataset_dir: str, config: TrainConfig) -> tf.data.Dataset:
     """Shuffled, length-bucketed (token_ids, label) batches of the train split, cached in memory."""
     dataset = _records(split_files(dataset_dir, names.SPLIT_TRAIN), config)
-    if config.max_train_examples:
-        # A seeded full shuffle before taking N: a label-balanced random subset, the same every run.
-        dataset = dataset.shuffle(1_000_000, seed=config.seed, reshuffle_each_iteration=False).take(
-            config.max_train_examples
+    subset = training_subset_ids(dataset_dir, config.max_train_examples, config.seed)
+    if subset is not None:
+        keep = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(tf.constant(subset), tf.ones(len(subset), tf.int32)), default_value=0
         )
+        dataset = dataset.filter(lambda ids, label, record_id: keep.lookup(record_id) > 0)
     dataset = dataset.cache().shuffle(config.shuffle_buffer, seed=config.seed, reshuffle_each_iteration=True)
     dataset = _bucketed(dataset, config).map(lambda ids, label, _: (ids, label))
     return dataset.prefetch(tf.data.AUTOTUNE)

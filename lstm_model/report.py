@@ -635,7 +635,8 @@ def evaluate_and_report(
     info = json.loads(info_path.read_text()) if info_path.exists() else {}
     ids, labels, probabilities, truncated_lengths = test_predictions
 
-    result = baseline.fit_baseline(dataset_dir, seed=config.seed)
+    # Same labelled records as the LSTM (all, or the same --max_train_examples subset).
+    result = baseline.fit_baseline(dataset_dir, seed=config.seed, max_train_examples=config.max_train_examples)
     # Lengths before truncation (the TFRecords' `length`), so buckets mean the same for model and baseline.
     full_length = dict(zip(result.test.ids, result.test.lengths.tolist(), strict=True))
     lengths = np.array([full_length.get(i, n) for i, n in zip(ids, truncated_lengths, strict=True)], dtype=np.int64)

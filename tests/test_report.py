@@ -142,3 +142,22 @@ def test_baseline_reads_the_ids_ingest_wrote(mini_dataset):
     assert [len(ids) for ids in split.token_ids] == split.lengths.tolist()
     assert split.as_documents()[0].split(" ") == [str(i) for i in split.token_ids[0].tolist()]
     assert set(split.labels.tolist()) == {0, 1}
+
+
+def test_fewer_labels_use_the_same_training_records_in_lstm_and_baseline(mini_dataset):
+    from lstm_model import data
+    from lstm_model.config import TrainConfig
+
+    dataset_dir = str(mini_dataset[0])
+    subset = data.training_subset_ids(dataset_dir, 100, seed=7)
+    assert len(subset) == len(set(subset)) == 100
+    assert data.training_subset_ids(dataset_dir, 100, seed=7) == subset  # no RNG: the same on every call
+    assert data.training_subset_ids(dataset_dir, 100, seed=8) != subset
+    assert data.training_subset_ids(dataset_dir, 0, seed=7) is None
+    # The LSTM's training input holds exactly these records (once per epoch)...
+    config = TrainConfig(max_train_examples=100, seed=7, batch_size=16, max_tokens=32)
+    count = sum(int(labels.shape[0]) for _, labels in data.training_dataset(dataset_dir, config))
+    assert count == 100
+    # ...and the baseline fits on them too.
+    metrics = baseline.fit_baseline(dataset_dir, seed=7, max_train_examples=100).metrics
+    assert metrics["train_examples"] == 100
