@@ -214,20 +214,13 @@ def ingest_loop(args: argparse.Namespace) -> dict:
     }
 
 
-def model_calls(texts: list[str], bucket_size: int | None) -> list[list[str]]:
-    """Cut one batch into model calls: length-sorted chunks of `bucket_size` texts (None: one call)."""
-    if not bucket_size or len(texts) <= bucket_size:
-        return [texts]
-    ordered = sorted(texts, key=len)
-    return [ordered[i : i + bucket_size] for i in range(0, len(ordered), bucket_size)]
-
-
 def score_loop(args: argparse.Namespace) -> dict:
     """Bare loop over the exported serving signature; returns documents/s of the timed loop."""
     import tensorflow as tf
 
     from lstm_model.export import load_exported
     from pipelines import transforms
+    from pipelines.score import length_sorted_calls
     from schemas import names
 
     texts = []
@@ -245,8 +238,9 @@ def score_loop(args: argparse.Namespace) -> dict:
     started = time.perf_counter()
     scored = 0
     for start in range(0, len(texts), args.batch_size):
-        for call in model_calls(texts[start : start + args.batch_size], bucket_size):
-            outputs = model(text=tf.constant(call))
+        batch = texts[start : start + args.batch_size]
+        for rows in length_sorted_calls(batch, bucket_size or 0):  # the pipeline's own calls
+            outputs = model(text=tf.constant([batch[i] for i in rows]))
             scored += len(outputs["probability"].numpy())
     loop_s = time.perf_counter() - started
     return {

@@ -13,6 +13,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from schemas import names
+
 
 @dataclasses.dataclass
 class TrainConfig:
@@ -31,17 +33,14 @@ class TrainConfig:
     batch_size: int = 64  # examples per step
     bucket_width: int = 32  # token-length bucket width for batching similar lengths
     shuffle_buffer: int = 25_000  # examples in the shuffle buffer
-    max_train_examples: int = 0  # use only the first N training examples (0 = all)
+    max_train_examples: int = 0  # train on N records chosen by a hash of their ids; the baseline on the same (0 = all)
     # --- optimisation
     epochs: int = 5  # upper bound; early stopping usually ends sooner
     learning_rate: float = 1e-3  # Adam step size
     clipnorm: float = 1.0  # gradient norm clip
     early_stopping_patience: int = 2  # epochs without val_loss improvement before stopping
     reduce_lr_factor: float = 0.2  # learning rate x this after an epoch without val_loss improvement (1 = constant)
-    # Per-step momentum of an exponential moving average of the weights, which validation, early stopping
-    # and the checkpoint use (smooths the step-to-step noise of the weights); 0 = off. It lags ~1/(1-m)
-    # steps behind training: for runs of a few dozen steps use ~0.9.
-    ema_momentum: float = 0.99
+    ema_momentum: float = 0.99  # per-step weight average for validation and checkpoints (0 = off; 0.9: short runs)
     seed: int = 42  # seeds weights, shuffling and dropout
 
     def __post_init__(self) -> None:
@@ -67,8 +66,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
         if self.pooling not in ("last", "max_mean"):
             raise ValueError(f"pooling must be 'last' or 'max_mean', got {self.pooling!r}")
-        if self.truncate not in ("head", "tail", "head_tail"):
-            raise ValueError(f"truncate must be 'head', 'tail' or 'head_tail', got {self.truncate!r}")
+        if self.truncate not in names.TRUNCATE_MODES:
+            raise ValueError(f"truncate must be one of {names.TRUNCATE_MODES}, got {self.truncate!r}")
         if self.learning_rate <= 0:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
         if not 0.0 < self.reduce_lr_factor <= 1.0:
@@ -112,7 +111,24 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
             kind = float
         else:
             kind = str
-        group.add_argument(f"--{field.name}", type=kind, default=None, help=f"(default: {field.default})")
+        description = _FIELD_HELP.get(field.name, "")
+        group.add_argument(f"--{field.name}", type=kind, default=None, help=f"{description} (default: {field.default})")
+
+
+def _field_comments() -> dict[str, str]:
+    """{field: its trailing comment} from the dataclass source: the comment is the one description of a field."""
+    import inspect
+    import re
+
+    pattern = re.compile(r"^    (\w+): [\w\[\]| ]+ = .+?  # (.+)$")
+    try:
+        source = inspect.getsource(TrainConfig)
+    except (OSError, TypeError):  # installed without sources: flags keep their defaults as help
+        return {}
+    return {m.group(1): m.group(2) for m in map(pattern.match, source.splitlines()) if m}
+
+
+_FIELD_HELP = _field_comments()
 
 
 def _parse_bool(text: str) -> bool:

@@ -114,7 +114,7 @@ def compile_classifier(model: keras.Model, config: TrainConfig) -> keras.Model:
             learning_rate=config.learning_rate,
             clipnorm=config.clipnorm,
             use_ema=config.ema_momentum > 0,
-            ema_momentum=config.ema_momentum or 0.99,
+            ema_momentum=config.ema_momentum,
         ),
         loss=keras.losses.BinaryCrossentropy(),
         metrics=[keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc")],

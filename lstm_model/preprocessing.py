@@ -177,9 +177,6 @@ class TextPreprocessor(tf.Module):
         return self.lookup(self.tokenize(cleaned))
 
 
-TRUNCATE_MODES = ("head", "tail", "head_tail")
-
-
 def truncate_ids(ids, max_tokens: int, mode: str = "head"):
     """Keep at most `max_tokens` ids along the last axis.
 
@@ -190,8 +187,8 @@ def truncate_ids(ids, max_tokens: int, mode: str = "head"):
     tf.data) and on a RaggedTensor [batch, (tokens)] (a serving batch), so training
     and serving truncate alike.
     """
-    if mode not in TRUNCATE_MODES:
-        raise ValueError(f"truncate mode must be one of {TRUNCATE_MODES}, got {mode!r}")
+    if mode not in names.TRUNCATE_MODES:
+        raise ValueError(f"truncate mode must be one of {names.TRUNCATE_MODES}, got {mode!r}")
     if max_tokens < 1:
         raise ValueError(f"max_tokens must be >= 1, got {max_tokens}")
     ragged = isinstance(ids, tf.RaggedTensor)

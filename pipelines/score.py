@@ -41,6 +41,18 @@ LOGGER = logging.getLogger("lstm_pipeline")
 RUN_SUMMARY_FILE = "_run_summary.json"
 
 
+def length_sorted_calls(texts: Sequence[str], size: int) -> list[list[int]]:
+    """Indices of `texts` cut into model calls of `size` texts of similar length (0 or >= len: one call).
+
+    A model call pads every text to the longest one in it and the LSTM runs over the padding
+    too; calls of texts sorted by characters (a proxy for tokens) cut the padded steps.
+    """
+    if not 0 < size < len(texts):
+        return [list(range(len(texts)))] if texts else []
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    return [order[start : start + size] for start in range(0, len(order), size)]
+
+
 class RawTextModelHandler(ModelHandler[str, PredictionResult, Any]):
     """RunInference handler for the exported SavedModel: a batch of raw strings per call.
 
@@ -51,8 +63,9 @@ class RawTextModelHandler(ModelHandler[str, PredictionResult, Any]):
     def __init__(self, export_dir: str, min_batch_size: int = 16, max_batch_size: int = 1024, bucket_size: int = 64):
         super().__init__(min_batch_size=min_batch_size, max_batch_size=max_batch_size)
         self.export_dir = export_dir
-        # Texts per model call inside a batch (see run_inference); 0 = the whole batch in one call.
+        # Texts per model call inside a batch (see length_sorted_calls); 0 = the whole batch in one call.
         self.bucket_size = bucket_size
+        self._progress = None  # created on the worker, in run_inference
 
     def load_model(self):
         from lstm_model.export import load_exported
@@ -66,17 +79,11 @@ class RawTextModelHandler(ModelHandler[str, PredictionResult, Any]):
         texts = list(batch)
         if not texts:
             return []
-        if getattr(self, "_progress", None) is None:  # per worker: the handler is unpickled in each one
+        if self._progress is None:
             self._progress = transforms.ProgressLog("scored")
         self._progress.add(len(texts))
-        # Length bucketing: a model call pads every text to the longest one in the call, and the
-        # LSTM runs over the padding too. Calls of `bucket_size` texts of similar length (sorted by
-        # characters, a proxy for tokens) cut the padded steps; results go back in batch order.
-        size = self.bucket_size if 0 < self.bucket_size < len(texts) else len(texts)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i])) if size < len(texts) else list(range(len(texts)))
         columns: dict[str, np.ndarray] = {}
-        for start in range(0, len(order), size):
-            rows = order[start : start + size]
+        for rows in length_sorted_calls(texts, self.bucket_size):  # results go back in batch order
             outputs = model(text=tf.constant([texts[i] for i in rows], dtype=tf.string))
             for key in ("probability", "label_id", "num_tokens", "num_oov"):
                 values = outputs[key].numpy()

@@ -18,6 +18,9 @@ OOV_TOKEN = "[UNK]"
 PAD_ID = 0  # padding; the embedding masks it (mask_zero=True)
 OOV_ID = 1  # every token not in the vocabulary
 RESERVED_TOKENS = (PAD_TOKEN, OOV_TOKEN)  # ids 0 and 1, in this order
+# How a text longer than the token budget is cut, in training and serving alike
+# (lstm_model.preprocessing.truncate_ids): first tokens, last tokens, or first 1/4 + last 3/4.
+TRUNCATE_MODES = ("head", "tail", "head_tail")
 
 # ---------------------------------------------------------------- labels
 # Sentiment classification: index in this tuple is the label id.

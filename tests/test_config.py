@@ -47,3 +47,15 @@ def test_file_then_flags(tmp_path):
     args = parser.parse_args(["--epochs", "2", "--bidirectional", "false"])
     config = resolve_config(str(path), args)
     assert (config.lstm_units, config.epochs, config.bidirectional) == (12, 2, False)
+
+
+def test_every_flag_is_described_by_its_field_comment():
+    parser = argparse.ArgumentParser()
+    add_config_flags(parser)
+    helps = {action.dest: action.help for action in parser._actions if action.dest in TrainConfig.__dataclass_fields__}
+    assert set(helps) == set(TrainConfig.__dataclass_fields__)
+    assert (
+        helps["word_dropout"]
+        == "training only: share of tokens replaced by [UNK] before the embedding (0..1) (default: 0.2)"
+    )
+    assert all(not text.startswith(" (default") for text in helps.values()), helps

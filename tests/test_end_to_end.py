@@ -159,3 +159,29 @@ def test_ingest_rerun_in_multiprocess_mode_gives_identical_outputs(mini_dir, min
     )
     assert second["outputs"] == first["outputs"]
     assert second["dataset_fingerprint"] == first["dataset_fingerprint"]
+
+
+def test_length_sorted_calls_cover_every_text_once():
+    texts = ["ccc", "a", "bbbb", "dd", "e"]
+    calls = score.length_sorted_calls(texts, 2)
+    assert [[texts[i] for i in call] for call in calls] == [["a", "e"], ["dd", "ccc"], ["bbbb"]]
+    assert score.length_sorted_calls(texts, 0) == score.length_sorted_calls(texts, 5) == [[0, 1, 2, 3, 4]]
+    assert score.length_sorted_calls([], 2) == []
+
+
+def test_length_bucketed_model_calls_return_results_in_batch_order(mini_model, mini_dir):
+    texts = [path.read_text(encoding="utf-8") for path in sorted((mini_dir / "test" / "pos").glob("*.txt"))[:7]]
+    texts += ["", "short <br /> review", texts[0] * 3]
+    export_dir = str(mini_model / names.MODEL_EXPORT_DIR)
+    one_call, bucketed = (
+        score.RawTextModelHandler(export_dir, bucket_size=0),
+        score.RawTextModelHandler(export_dir, bucket_size=3),
+    )
+    model = one_call.load_model()
+    expected = [r.inference for r in one_call.run_inference(texts, model)]
+    results = list(bucketed.run_inference(texts, model))
+    assert [r.example for r in results] == texts
+    assert [r.inference["num_tokens"] for r in results] == [e["num_tokens"] for e in expected]
+    np.testing.assert_allclose(
+        [r.inference["probability"] for r in results], [e["probability"] for e in expected], atol=1e-6
+    )
