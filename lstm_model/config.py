@@ -1,8 +1,13 @@
-"""Typed, flat training configuration (nanoGPT style).
+"""Typed, flat configurations (nanoGPT style): the classifier's and the language model's.
 
 Every field has a default, a unit and a check. A config comes from defaults,
 then an optional JSON file, then command-line flags (one per field); unknown
 keys are rejected. The resolved config is written next to every model.
+
+* `TrainConfig`: the classifier (`python -m lstm_model.train`), optionally
+  initialised from a pretrained language model (`pretrained_dir`).
+* `PretrainConfig`: the (bidirectional) LSTM language model pretrained on
+  unlabeled text (`python -m lstm_model.pretrain`).
 """
 
 from __future__ import annotations
@@ -16,8 +21,37 @@ from typing import Any
 from schemas import names
 
 
+class _ConfigIO:
+    """Dict/JSON round trip shared by the config dataclasses; unknown keys are rejected."""
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]):
+        known = {field.name for field in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown config keys {unknown}; known keys: {sorted(known)}")
+        return cls(**values)
+
+    @classmethod
+    def from_json(cls, path: str | Path):
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+
+def _check_positive(config, names_: tuple[str, ...]) -> None:
+    for name in names_:
+        value = getattr(config, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
 @dataclasses.dataclass
-class TrainConfig:
+class TrainConfig(_ConfigIO):
     # --- model
     bidirectional: bool = True  # BiLSTM (True) or forward LSTM (False)
     embedding_dim: int = 128  # width of the token embedding
@@ -27,6 +61,8 @@ class TrainConfig:
     dropout: float = 0.5  # drop rate on embeddings and before the classifier (0..1)
     spatial_dropout: float = 0.0  # drop rate of whole embedding channels (SpatialDropout1D), after dropout (0..1)
     word_dropout: float = 0.2  # training only: share of tokens replaced by [UNK] before the embedding (0..1)
+    ngram_buckets: int = 0  # hashed bigram buckets of a bag-of-n-grams branch beside the LSTM (0 = no branch)
+    ngram_dim: int = 16  # width of the n-gram branch's embedding (with ngram_buckets)
     # --- input
     max_tokens: int = 500  # tokens kept per text, training and serving alike
     truncate: str = "head_tail"  # "head": first max_tokens tokens; "tail": last; "head_tail": first 1/4 + last 3/4
@@ -42,25 +78,31 @@ class TrainConfig:
     reduce_lr_factor: float = 0.2  # learning rate x this after an epoch without val_loss improvement (1 = constant)
     ema_momentum: float = 0.99  # per-step weight average for validation and checkpoints (0 = off; 0.9: short runs)
     seed: int = 42  # seeds weights, shuffling and dropout
+    # --- transfer from a pretrained language model (lstm_model.pretrain)
+    pretrained_dir: str = ""  # LM directory whose embedding and LSTM weights start the classifier ("" = from scratch)
+    freeze_encoder_epochs: int = 0  # with pretrained_dir: first epochs train only the classifier head, then all
+    encoder_lr_multiplier: float = 1.0  # with pretrained_dir: embedding and LSTM learn at learning_rate x this
 
     def __post_init__(self) -> None:
         self.validate()
 
     def validate(self) -> None:
-        positive = (
-            "embedding_dim",
-            "lstm_units",
-            "num_layers",
-            "max_tokens",
-            "batch_size",
-            "bucket_width",
-            "epochs",
-            "shuffle_buffer",
+        _check_positive(
+            self,
+            (
+                "embedding_dim",
+                "lstm_units",
+                "num_layers",
+                "max_tokens",
+                "batch_size",
+                "bucket_width",
+                "epochs",
+                "shuffle_buffer",
+                "ngram_dim",
+            ),
         )
-        for name in positive:
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if self.ngram_buckets < 0:
+            raise ValueError(f"ngram_buckets must be >= 0, got {self.ngram_buckets}")
         for name in ("dropout", "spatial_dropout", "word_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
@@ -76,33 +118,78 @@ class TrainConfig:
             raise ValueError(f"ema_momentum must be in [0, 1), got {self.ema_momentum}")
         if self.clipnorm <= 0:
             raise ValueError(f"clipnorm must be > 0, got {self.clipnorm}")
-        if self.max_train_examples < 0 or self.early_stopping_patience < 0:
-            raise ValueError("max_train_examples and early_stopping_patience must be >= 0")
-
-    # ------------------------------------------------------------------ I/O
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
-        known = {field.name for field in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown config keys {unknown}; known keys: {sorted(known)}")
-        return cls(**values)
-
-    @classmethod
-    def from_json(cls, path: str | Path) -> TrainConfig:
-        return cls.from_dict(json.loads(Path(path).read_text()))
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+        if self.max_train_examples < 0 or self.early_stopping_patience < 0 or self.freeze_encoder_epochs < 0:
+            raise ValueError("max_train_examples, early_stopping_patience and freeze_encoder_epochs must be >= 0")
+        if not 0.0 < self.encoder_lr_multiplier <= 1.0:
+            raise ValueError(f"encoder_lr_multiplier must be in (0, 1], got {self.encoder_lr_multiplier}")
 
 
-def add_config_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag per TrainConfig field (--lstm_units 64 ...), default None = not given."""
+@dataclasses.dataclass
+class PretrainConfig(_ConfigIO):
+    # --- encoder: must equal the classifier's (embedding_dim, lstm_units, num_layers, bidirectional) to transfer
+    bidirectional: bool = True  # two LMs in one BiLSTM: forward states predict the next token, backward the previous
+    embedding_dim: int = 128  # width of the token embedding
+    lstm_units: int = 64  # hidden units per direction and layer
+    num_layers: int = 1  # stacked LSTM layers (1 when bidirectional: a stacked BiLSTM would see the target)
+    dropout: float = 0.1  # drop rate on embeddings and LSTM outputs (0..1)
+    # --- input
+    splits: str = "unsup,train"  # comma-separated dataset splits to learn from; never test
+    sequence_length: int = 128  # tokens per training window (reviews are concatenated, then cut)
+    batch_size: int = 64  # windows per step
+    shuffle_buffer: int = 20_000  # windows in the shuffle buffer
+    # --- output layer
+    num_sampled: int = 1024  # sampled softmax: vocabulary ids drawn per step (log-uniform); 0 = full softmax
+    # --- optimisation
+    epochs: int = 1  # passes over the text (each bounded by steps_per_epoch)
+    steps_per_epoch: int = 0  # steps per epoch; 0 = the whole text; a bound keeps a CPU run to a known budget
+    learning_rate: float = 2e-3  # Adam step size
+    clipnorm: float = 1.0  # gradient norm clip
+    validation_windows: int = 1024  # windows of the validation split for exact (full softmax) perplexity
+    seed: int = 42  # seeds weights, shuffling, dropout and sampling
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    @property
+    def split_list(self) -> list[str]:
+        return [split.strip() for split in self.splits.split(",") if split.strip()]
+
+    def validate(self) -> None:
+        _check_positive(
+            self,
+            ("embedding_dim", "lstm_units", "num_layers", "sequence_length", "batch_size", "shuffle_buffer", "epochs"),
+        )
+        _check_positive(self, ("validation_windows",))
+        if self.sequence_length < 2:
+            raise ValueError(
+                f"sequence_length must be at least 2 (a token and its neighbour), got {self.sequence_length}"
+            )
+        if self.bidirectional and self.num_layers != 1:
+            raise ValueError(
+                "a bidirectional language model has one layer: in a stacked BiLSTM the second layer's forward"
+                f" states see the backward states of the first, i.e. the tokens they must predict (got num_layers={self.num_layers})"
+            )
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.num_sampled < 0 or self.steps_per_epoch < 0:
+            raise ValueError("num_sampled and steps_per_epoch must be >= 0")
+        if self.learning_rate <= 0 or self.clipnorm <= 0:
+            raise ValueError("learning_rate and clipnorm must be > 0")
+        if not self.split_list:
+            raise ValueError("splits must name at least one dataset split")
+        for split in self.split_list:
+            if split not in names.SPLITS:
+                raise ValueError(f"unknown split {split!r} in splits; known: {names.SPLITS}")
+            if split == names.SPLIT_TEST:
+                raise ValueError("splits must not include test: the language model would see the test texts")
+
+
+def add_config_flags(parser: argparse.ArgumentParser, config_class: type = None) -> None:
+    """One flag per field of `config_class` (default TrainConfig): --lstm_units 64 ..., default None = not given."""
+    config_class = config_class or TrainConfig
+    field_help = _field_comments(config_class)
     group = parser.add_argument_group("model and training config (override --config)")
-    for field in dataclasses.fields(TrainConfig):
+    for field in dataclasses.fields(config_class):
         if field.type in ("bool", bool):
             kind = _parse_bool
         elif field.type in ("int", int):
@@ -111,24 +198,21 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
             kind = float
         else:
             kind = str
-        description = _FIELD_HELP.get(field.name, "")
+        description = field_help.get(field.name, "")
         group.add_argument(f"--{field.name}", type=kind, default=None, help=f"{description} (default: {field.default})")
 
 
-def _field_comments() -> dict[str, str]:
+def _field_comments(config_class: type) -> dict[str, str]:
     """{field: its trailing comment} from the dataclass source: the comment is the one description of a field."""
     import inspect
     import re
 
     pattern = re.compile(r"^    (\w+): [\w\[\]| ]+ = .+?  # (.+)$")
     try:
-        source = inspect.getsource(TrainConfig)
+        source = inspect.getsource(config_class)
     except (OSError, TypeError):  # installed without sources: flags keep their defaults as help
         return {}
     return {m.group(1): m.group(2) for m in map(pattern.match, source.splitlines()) if m}
-
-
-_FIELD_HELP = _field_comments()
 
 
 def _parse_bool(text: str) -> bool:
@@ -140,13 +224,14 @@ def _parse_bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
 
 
-def resolve_config(config_path: str | None, args: argparse.Namespace) -> TrainConfig:
-    """Defaults < JSON file < flags."""
+def resolve_config(config_path: str | None, args: argparse.Namespace, config_class: type = None):
+    """Defaults < JSON file < flags, for `config_class` (default TrainConfig)."""
+    config_class = config_class or TrainConfig
     values: dict[str, Any] = {}
     if config_path:
-        values.update(TrainConfig.from_json(config_path).to_dict())
-    for field in dataclasses.fields(TrainConfig):
+        values.update(config_class.from_json(config_path).to_dict())
+    for field in dataclasses.fields(config_class):
         flag = getattr(args, field.name, None)
         if flag is not None:
             values[field.name] = flag
-    return TrainConfig.from_dict(values)
+    return config_class.from_dict(values)

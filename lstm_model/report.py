@@ -204,15 +204,21 @@ def _figure(width: float = 6.0, height: float = 4.5):
     return figure
 
 
-def plot_training_curves(history: Mapping[str, Sequence[float]], path: Path, best_epoch: int | None = None) -> bool:
+def plot_training_curves(
+    history: Mapping[str, Sequence[float]],
+    path: Path,
+    best_epoch: int | None = None,
+    loss_label: str = "binary cross-entropy (nats)",
+    title: str = "Training and validation curves (validation loss picks the best epoch)",
+) -> bool:
     """Train and validation curves per epoch for every metric logged on both. False if no history."""
     order = {"loss": 0, "accuracy": 1, "auc": 2}
     names_ = [key for key in history if not key.startswith("val_") and f"val_{key}" in history]
     names_.sort(key=lambda key: (order.get(key, len(order)), key))
     if not names_:
         return False
-    labels = {"loss": "binary cross-entropy (nats)", "accuracy": "accuracy", "auc": "ROC-AUC"}
-    figure = _figure(4.2 * len(names_), 3.8)
+    labels = {"loss": loss_label, "accuracy": "accuracy", "auc": "ROC-AUC"}
+    figure = _figure(max(6.0, 4.2 * len(names_)), 3.8)
     axes = figure.subplots(1, len(names_), squeeze=False)[0]
     for axis, key in zip(axes, names_, strict=True):
         epochs = np.arange(1, len(history[key]) + 1)
@@ -224,7 +230,7 @@ def plot_training_curves(history: Mapping[str, Sequence[float]], path: Path, bes
         axis.set_xticks(epochs)
         axis.grid(alpha=0.3)
         axis.legend(fontsize=8)
-    figure.suptitle("Training and validation curves (validation loss picks the best epoch)")
+    figure.suptitle(title)
     figure.savefig(path)
     return True
 

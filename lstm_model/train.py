@@ -95,6 +95,117 @@ def _model_version(config_json: str, dataset_fingerprint: str, weights) -> str:
     return "lstm-" + digest.hexdigest()[:12]
 
 
+def _check_pretrained(config, vocabulary: list[str]) -> None:
+    """UserError unless config.pretrained_dir is a language model with this vocabulary and encoder shape."""
+    from lstm_model.language_model import check_compatible
+    from lstm_model.pretrain import read_pretrained
+    from pipelines.common import UserError
+
+    pretrain_config, pretrain_vocabulary = read_pretrained(config.pretrained_dir)
+    if pretrain_vocabulary != vocabulary:
+        raise UserError(
+            f"--pretrained_dir {config.pretrained_dir} was trained with another vocabulary than this dataset's "
+            "(pretrain on the same dataset directory)"
+        )
+    try:
+        check_compatible(pretrain_config, config)
+    except ValueError as error:
+        raise UserError(f"--pretrained_dir {config.pretrained_dir}: {error}") from None
+
+
+def _start_from_pretrained(model, config) -> dict:
+    """Copies the pretrained encoder into `model`; returns what model_info.json records about it."""
+    from lstm_model.language_model import transfer_encoder
+    from lstm_model.pretrain import WEIGHTS_FILE, load_language_model
+    from schemas import names
+
+    language_model, _, _ = load_language_model(config.pretrained_dir)
+    copied = transfer_encoder(language_model, model)
+    info_path = Path(config.pretrained_dir) / names.MODEL_INFO_FILE
+    info = json.loads(info_path.read_text()) if info_path.is_file() else {}
+    metrics_path = Path(config.pretrained_dir) / names.MODEL_METRICS_FILE
+    lm_metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+    LOGGER.info("encoder layers %s start from the language model in %s", copied, config.pretrained_dir)
+    return {
+        "pretrained_dir": os.path.abspath(config.pretrained_dir),
+        "layers": copied,
+        "dataset_fingerprint": info.get("dataset_fingerprint"),
+        "splits": info.get("splits"),
+        "validation_perplexity": (lm_metrics.get("validation") or [{}])[-1].get("perplexity"),
+        "weights_sha256": hashlib.sha256((Path(config.pretrained_dir) / WEIGHTS_FILE).read_bytes()).hexdigest(),
+    }
+
+
+def _fit(
+    model, train_data, validation_data, config, checkpoint: Path, model_path: Path, verbose: int, pretrained: bool
+):
+    """Fits in phases; returns the merged per-epoch history {metric: [values]}.
+
+    From scratch: one phase. From a pretrained encoder (gradual unfreezing, ULMFiT):
+    `freeze_encoder_epochs` epochs train the classifier head on the frozen encoder, so
+    the random head does not send large gradients into pretrained weights; then every
+    layer trains, the encoder at learning_rate x `encoder_lr_multiplier`. The checkpoint
+    keeps the best weights by validation loss across phases.
+    """
+    import keras
+
+    from lstm_model.model import compile_classifier, encoder_layers
+
+    phases = [(config.epochs, True)]
+    if pretrained and config.freeze_encoder_epochs > 0:
+        frozen_until = min(config.freeze_encoder_epochs, config.epochs)
+        phases = [(frozen_until, False)] + ([(config.epochs, True)] if frozen_until < config.epochs else [])
+    history: dict[str, list[float]] = {}
+    epoch, best = 0, None
+    for end, encoder_trainable in phases:
+        for layer in encoder_layers(model):
+            layer.trainable = encoder_trainable
+        compile_classifier(model, config, config.encoder_lr_multiplier if pretrained else 1.0)
+        if len(phases) > 1:
+            LOGGER.info("epochs %d-%d: encoder %s", epoch + 1, end, "trainable" if encoder_trainable else "frozen")
+        callbacks = []
+        if config.ema_momentum > 0:
+            # First in the list: the averaged weights are in the model while validation, early stopping and the
+            # checkpoint look at it, and the raw weights are swapped back in to go on training.
+            callbacks.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
+        if config.reduce_lr_factor < 1.0:
+            callbacks.append(
+                keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=config.reduce_lr_factor, patience=0)
+            )
+        callbacks += [
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=config.early_stopping_patience, restore_best_weights=True
+            ),
+            keras.callbacks.ModelCheckpoint(
+                str(checkpoint),
+                monitor="val_loss",
+                save_best_only=True,
+                save_weights_only=True,
+                initial_value_threshold=best,
+            ),
+            keras.callbacks.TensorBoard(log_dir=str(model_path / "logs")),
+            ProgressLogger(config.batch_size),
+        ]
+        fitted = model.fit(
+            train_data,
+            validation_data=validation_data,
+            epochs=end,
+            initial_epoch=epoch,
+            callbacks=callbacks,
+            verbose=verbose,
+        )
+        for key, values in fitted.history.items():
+            history.setdefault(key, []).extend(float(v) for v in values)
+        epoch = len(history["loss"])
+        best = min(history["val_loss"])
+        stopped_early = epoch < end
+        if stopped_early and encoder_trainable:
+            break
+    for layer in encoder_layers(model):
+        layer.trainable = True
+    return history
+
+
 def train(
     dataset_dir: str,
     model_dir: str,
@@ -110,7 +221,7 @@ def train(
     import tensorflow as tf
 
     from lstm_model import data, evaluate, export
-    from lstm_model.model import build_classifier, compile_classifier
+    from lstm_model.model import build_classifier
     from pipelines.common import UserError
     from schemas import names
 
@@ -123,6 +234,8 @@ def train(
         raise UserError(str(error)) from None
     if tuple(manifest.get("labels", ())) != names.LABELS:
         raise UserError(f"dataset labels {manifest.get('labels')} differ from this model's {names.LABELS}")
+    if config.pretrained_dir:  # fail before writing anything
+        _check_pretrained(config, vocabulary)
     if previous_model_dir:  # fail before training, not after
         from lstm_model.bless import load_previous
 
@@ -142,7 +255,7 @@ def train(
     keras.utils.set_random_seed(config.seed)
     train_data = data.training_dataset(dataset_dir, config)
     validation_data = data.evaluation_dataset(dataset_dir, names.SPLIT_VALIDATION, config)
-    model = compile_classifier(build_classifier(config, len(vocabulary)), config)
+    model = build_classifier(config, len(vocabulary))
     model.summary(print_fn=LOGGER.info)
     LOGGER.info(
         "training on %s (train %d, validation %d examples), devices: %s",
@@ -153,29 +266,9 @@ def train(
     )
     checkpoint = model_path / "checkpoints" / "best.weights.h5"
     checkpoint.parent.mkdir()
-    callbacks = []
-    if config.ema_momentum > 0:
-        # First in the list: the averaged weights are in the model while validation, early stopping and the
-        # checkpoint look at it, and the raw weights are swapped back in to go on training.
-        callbacks.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
-    if config.reduce_lr_factor < 1.0:
-        callbacks.append(
-            keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=config.reduce_lr_factor, patience=0)
-        )
-    callbacks += [
-        keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=config.early_stopping_patience, restore_best_weights=True
-        ),
-        keras.callbacks.ModelCheckpoint(
-            str(checkpoint), monitor="val_loss", save_best_only=True, save_weights_only=True
-        ),
-        keras.callbacks.TensorBoard(log_dir=str(model_path / "logs")),
-        ProgressLogger(config.batch_size),
-    ]
+    pretrained = _start_from_pretrained(model, config) if config.pretrained_dir else None
     started = time.monotonic()
-    history = model.fit(
-        train_data, validation_data=validation_data, epochs=config.epochs, callbacks=callbacks, verbose=verbose
-    )
+    history = _fit(model, train_data, validation_data, config, checkpoint, model_path, verbose, pretrained is not None)
     train_seconds = time.monotonic() - started
     model.load_weights(str(checkpoint))  # best epoch by val_loss, also if early stopping never fired
 
@@ -184,16 +277,18 @@ def train(
         predictions[split] = evaluate.predict_split(model, dataset_dir, split, config)
         _, labels, probabilities, _ = predictions[split]
         results[split] = evaluate.classification_metrics(labels, probabilities)
-    epochs_run = len(history.history["loss"])
+    epochs_run = len(history["loss"])
     metrics = {
         **results,
         "epochs_run": epochs_run,
-        "best_epoch": int(min(range(epochs_run), key=lambda i: history.history["val_loss"][i])) + 1,
+        "best_epoch": int(min(range(epochs_run), key=lambda i: history["val_loss"][i])) + 1,
         "train_seconds": round(train_seconds, 1),
     }
+    if pretrained:
+        metrics["pretrained"] = pretrained
     (model_path / names.MODEL_METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
     (model_path / names.MODEL_HISTORY_FILE).write_text(
-        json.dumps({key: [float(v) for v in values] for key, values in history.history.items()}, indent=2) + "\n"
+        json.dumps({key: [float(v) for v in values] for key, values in history.items()}, indent=2) + "\n"
     )
 
     model.save(model_path / "model.keras")
@@ -214,6 +309,7 @@ def train(
         "dataset_oov_rate": {split: manifest["splits"][split]["oov_rate"] for split in names.SPLITS},
         # What scoring compares its corpus with (drift): share of raw records quarantined at ingest.
         "dataset_quarantine_rate": manifest["counts"]["quarantined"] / max(manifest["counts"]["records_in"], 1),
+        "pretrained": pretrained,
         "test_accuracy": results[names.SPLIT_TEST]["accuracy"],
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__, "python": sys.version.split()[0]},
         "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -235,7 +331,7 @@ def train(
         model_dir,
         config,
         predictions[names.SPLIT_TEST],
-        history.history,
+        history,
         bless_margin=bless_margin,
         previous_model_dir=previous_model_dir,
         previous_margin=previous_margin,

@@ -21,6 +21,7 @@ def run(*args, cwd=REPO):
         "pipelines.ingest",
         "pipelines.score",
         "lstm_model.train",
+        "lstm_model.pretrain",
         "pipelines.datasets",
         "lstm_model.baseline",
         "lstm_model.report",
