@@ -61,8 +61,6 @@ class TrainConfig(_ConfigIO):
     dropout: float = 0.5  # drop rate on embeddings and before the classifier (0..1)
     spatial_dropout: float = 0.0  # drop rate of whole embedding channels (SpatialDropout1D), after dropout (0..1)
     word_dropout: float = 0.2  # training only: share of tokens replaced by [UNK] before the embedding (0..1)
-    ngram_buckets: int = 0  # hashed bigram buckets of a bag-of-n-grams branch beside the LSTM (0 = no branch)
-    ngram_dim: int = 16  # width of the n-gram branch's embedding (with ngram_buckets)
     # --- input
     max_tokens: int = 500  # tokens kept per text, training and serving alike
     truncate: str = "head_tail"  # "head": first max_tokens tokens; "tail": last; "head_tail": first 1/4 + last 3/4
@@ -98,11 +96,8 @@ class TrainConfig(_ConfigIO):
                 "bucket_width",
                 "epochs",
                 "shuffle_buffer",
-                "ngram_dim",
             ),
         )
-        if self.ngram_buckets < 0:
-            raise ValueError(f"ngram_buckets must be >= 0, got {self.ngram_buckets}")
         for name in ("dropout", "spatial_dropout", "word_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")

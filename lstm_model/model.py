@@ -7,9 +7,7 @@ token ids [batch, time] int32 (0 = padding)
   -> (Bi)LSTM x num_layers            [batch, time, units * directions]
   -> pooling: masked max ++ mean      [batch, 2 * units * directions]
      or the last state                [batch, units * directions]
-  -> Dropout                          [batch, F]
-  (optional, ngram_buckets > 0: ++ HashedNgramBag of the ids after WordDropout  [batch, F + ngram_dim])
-  -> Dense(1, sigmoid)                [batch, 1]  P(label == LABELS[1])
+  -> Dropout -> Dense(1, sigmoid)     [batch, 1]  P(label == LABELS[1])
 
 The LSTM layers keep Keras' cuDNN-compatible defaults (tanh / sigmoid, no
 recurrent dropout, not unrolled, right padding), so on a GPU the same model runs
@@ -123,50 +121,6 @@ class WordDropout(layers.Layer):
         return {**super().get_config(), "rate": self.rate, "seed": self.seed}
 
 
-@keras.saving.register_keras_serializable(package="lstm_model")
-class HashedNgramBag(layers.Layer):
-    """[batch, time] int ids -> [batch, dim]: mean embedding of the text's unigrams and hashed bigrams.
-
-    A fastText-style bag of n-grams beside the LSTM (the "wide" part of a wide-and-deep
-    model): it sees which word pairs occur, the LSTM how they are ordered. Bigram (a, b)
-    goes to bucket (a * vocabulary_size + b) mod `buckets`, after the unigram rows.
-    Padding (id 0) is left out; a text with no token gives zeros.
-    """
-
-    def __init__(self, vocabulary_size: int, buckets: int, dim: int, **kwargs):
-        super().__init__(**kwargs)
-        if buckets < 1 or dim < 1:
-            raise ValueError(f"buckets and dim must be positive, got {buckets} and {dim}")
-        self.vocabulary_size, self.buckets, self.dim = vocabulary_size, buckets, dim
-
-    def build(self, input_shape):
-        self.embeddings = self.add_weight(
-            shape=(self.vocabulary_size + self.buckets, self.dim),
-            initializer=keras.initializers.RandomUniform(-0.05, 0.05),
-            name="embeddings",
-        )
-
-    def call(self, inputs):
-        ids = ops.cast(inputs, "int64")
-        bigrams = (ids[:, :-1] * self.vocabulary_size + ids[:, 1:]) % self.buckets + self.vocabulary_size
-        grams = ops.concatenate([ids, bigrams], axis=1)  # [batch, 2 * time - 1]
-        valid = ops.concatenate([ids > 0, ops.logical_and(ids[:, :-1] > 0, ids[:, 1:] > 0)], axis=1)
-        weights = ops.expand_dims(ops.cast(valid, self.compute_dtype), -1)
-        vectors = ops.take(self.embeddings, grams, axis=0) * weights  # [batch, grams, dim]
-        return ops.sum(vectors, axis=1) / ops.maximum(ops.sum(weights, axis=1), 1.0)
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], self.dim)
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "vocabulary_size": self.vocabulary_size,
-            "buckets": self.buckets,
-            "dim": self.dim,
-        }
-
-
 def build_classifier(config: TrainConfig, vocabulary_size: int) -> keras.Model:
     """Returns an uncompiled classifier for token ids from a vocabulary of `vocabulary_size`."""
     if vocabulary_size < 3:
@@ -175,7 +129,6 @@ def build_classifier(config: TrainConfig, vocabulary_size: int) -> keras.Model:
     x = token_ids
     if config.word_dropout > 0:
         x = WordDropout(config.word_dropout, seed=config.seed, name="word_dropout")(x)
-    words = x
     x = layers.Embedding(vocabulary_size, config.embedding_dim, mask_zero=True, name="embedding")(x)
     x = layers.Dropout(config.dropout, name="embedding_dropout")(x)
     if config.spatial_dropout > 0:
@@ -191,9 +144,6 @@ def build_classifier(config: TrainConfig, vocabulary_size: int) -> keras.Model:
     if config.pooling == "max_mean":
         x = MaskedMaxMeanPooling1D(name="max_mean_pool")(x)
     x = layers.Dropout(config.dropout, name="classifier_dropout")(x)
-    if config.ngram_buckets:
-        bag = HashedNgramBag(vocabulary_size, config.ngram_buckets, config.ngram_dim, name="ngram_bag")(words)
-        x = layers.Concatenate(name="lstm_and_ngrams")([x, bag])
     probability = layers.Dense(1, activation="sigmoid", name="probability")(x)
     return keras.Model(token_ids, probability, name="lstm_sentiment_classifier")
 

@@ -685,6 +685,8 @@ def evaluate_and_report(
             "dataset fingerprint": info.get("dataset_fingerprint"),
             "epochs run": metrics.get("epochs_run"),
             "best epoch": metrics.get("best_epoch"),
+            "encoder pretrained from": (info.get("pretrained") or {}).get("pretrained_dir"),
+            "language model validation perplexity": (info.get("pretrained") or {}).get("validation_perplexity"),
         },
         summary=summary,
     )

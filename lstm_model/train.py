@@ -95,6 +95,10 @@ def _model_version(config_json: str, dataset_fingerprint: str, weights) -> str:
     return "lstm-" + digest.hexdigest()[:12]
 
 
+def _rounded(value: float | None, digits: int = 1) -> float | None:
+    return None if value is None else round(float(value), digits)
+
+
 def _check_pretrained(config, vocabulary: list[str]) -> None:
     """UserError unless config.pretrained_dir is a language model with this vocabulary and encoder shape."""
     from lstm_model.language_model import check_compatible
@@ -131,7 +135,7 @@ def _start_from_pretrained(model, config) -> dict:
         "layers": copied,
         "dataset_fingerprint": info.get("dataset_fingerprint"),
         "splits": info.get("splits"),
-        "validation_perplexity": (lm_metrics.get("validation") or [{}])[-1].get("perplexity"),
+        "validation_perplexity": _rounded((lm_metrics.get("validation") or [{}])[-1].get("perplexity")),
         "weights_sha256": hashlib.sha256((Path(config.pretrained_dir) / WEIGHTS_FILE).read_bytes()).hexdigest(),
     }
 

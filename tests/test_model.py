@@ -60,25 +60,3 @@ def test_regularised_classifier_saves_and_loads(tmp_path):
     model.save(tmp_path / "m.keras")
     loaded = keras.models.load_model(tmp_path / "m.keras")
     np.testing.assert_allclose(loaded(ids), model(ids), rtol=1e-6)
-
-
-def test_ngram_bag_averages_unigram_and_hashed_bigram_rows_and_skips_padding():
-    from lstm_model.model import HashedNgramBag
-
-    bag = HashedNgramBag(vocabulary_size=20, buckets=7, dim=3)
-    out = bag(np.array([[2, 3, 4, 0], [0, 0, 0, 0]], dtype="int32")).numpy()
-    table = bag.embeddings.numpy()
-    grams = [2, 3, 4, 20 + (2 * 20 + 3) % 7, 20 + (3 * 20 + 4) % 7]  # 3 unigrams + 2 bigrams, no padding pair
-    np.testing.assert_allclose(out[0], table[grams].mean(axis=0), rtol=1e-6)
-    np.testing.assert_array_equal(out[1], 0.0)
-
-
-def test_classifier_with_ngram_branch_saves_and_loads(tmp_path):
-    import keras
-
-    config = TrainConfig(embedding_dim=8, lstm_units=4, ngram_buckets=50, ngram_dim=4)
-    model = build_classifier(config, vocabulary_size=20)
-    assert model.get_layer("ngram_bag").embeddings.shape == (70, 4)
-    ids = np.array([[3, 4, 5, 0], [6, 7, 0, 0]], dtype="int32")
-    model.save(tmp_path / "m.keras")
-    np.testing.assert_allclose(keras.models.load_model(tmp_path / "m.keras")(ids), model(ids), rtol=1e-6)
