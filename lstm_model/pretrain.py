@@ -3,7 +3,8 @@
     python -m lstm_model.pretrain --dataset_dir data/processed/imdb_full \\
         --output_dir models/imdb_full_lm --epochs 8 --steps_per_epoch 300
 
-It learns from the token ids ingest wrote (default: the `unsup` and `train` splits;
+`--init_from LM_DIR` continues from an earlier run's weights (a longer budget in
+steps; give another --seed so the windows come in a new order). It learns from the token ids ingest wrote (default: the `unsup` and `train` splits;
 never `test`), with the dataset's vocabulary, and measures exact perplexity on the
 `validation` split after every epoch. Then train a classifier from it:
 
@@ -52,14 +53,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", default=None, help="JSON file of PretrainConfig values; flags below override it.")
     parser.add_argument("--overwrite", action="store_true", help="Replace an existing language model in --output_dir.")
     parser.add_argument(
+        "--init_from",
+        default=None,
+        help="Language model directory to continue from (its weights; same vocabulary and encoder shape): "
+        "a longer budget without redoing the epochs already run.",
+    )
+    parser.add_argument(
         "--verbose", type=int, default=2, choices=[0, 1, 2], help="Keras fit verbosity (default: %(default)s)."
     )
     add_config_flags(parser, PretrainConfig)
     return parser
 
 
-def read_pretrained(pretrained_dir: str):
-    """(PretrainConfig, vocabulary) of a language model directory; UserError if it is not one."""
+def read_pretrained(pretrained_dir: str, flag: str = "--pretrained_dir"):
+    """(PretrainConfig, vocabulary) of a language model directory; UserError (naming `flag`) if it is not one."""
     from lstm_model import data
     from lstm_model.config import PretrainConfig
     from pipelines.common import UserError
@@ -71,14 +78,14 @@ def read_pretrained(pretrained_dir: str):
     ]
     if missing:
         raise UserError(
-            f"--pretrained_dir {pretrained_dir} is not a language model directory (missing {', '.join(missing)}); "
+            f"{flag} {pretrained_dir} is not a language model directory (missing {', '.join(missing)}); "
             "run python -m lstm_model.pretrain first"
         )
     try:
         config = PretrainConfig.from_json(path / names.MODEL_CONFIG_FILE)
         vocabulary = data.read_vocabulary(str(path / names.VOCAB_FILE))
     except (ValueError, data.DatasetError) as error:
-        raise UserError(f"--pretrained_dir {pretrained_dir}: {error}") from None
+        raise UserError(f"{flag} {pretrained_dir}: {error}") from None
     return config, vocabulary
 
 
@@ -90,6 +97,26 @@ def load_language_model(pretrained_dir: str, weights_file: str = WEIGHTS_FILE):
     model = build_language_model(config, len(vocabulary))
     model.load_weights(str(Path(pretrained_dir) / weights_file))
     return model, config, vocabulary
+
+
+def _check_init_from(init_from: str, config, vocabulary: list[str]) -> dict:
+    """UserError unless `init_from` is a language model of the same vocabulary and shape; returns its metrics."""
+    from pipelines.common import UserError
+    from schemas import names
+
+    earlier_config, earlier_vocabulary = read_pretrained(init_from, "--init_from")
+    if earlier_vocabulary != vocabulary:
+        raise UserError(f"--init_from {init_from} has another vocabulary than this dataset's")
+    shape = ("bidirectional", "embedding_dim", "lstm_units", "num_layers")
+    differences = [
+        f"{field}: {getattr(earlier_config, field)!r} there, {getattr(config, field)!r} here"
+        for field in shape
+        if getattr(earlier_config, field) != getattr(config, field)
+    ]
+    if differences:
+        raise UserError(f"--init_from {init_from} has another encoder shape: " + "; ".join(differences))
+    metrics_path = Path(init_from) / names.MODEL_METRICS_FILE
+    return json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
 
 
 class _TokenProgress:
@@ -123,7 +150,9 @@ class _TokenProgress:
         return _Progress(*args, **kwargs)
 
 
-def pretrain(dataset_dir: str, output_dir: str, config, overwrite: bool = False, verbose: int = 2) -> dict:
+def pretrain(
+    dataset_dir: str, output_dir: str, config, overwrite: bool = False, verbose: int = 2, init_from: str | None = None
+) -> dict:
     """Train the language model; returns the metrics dict (also written to OUTPUT_DIR/metrics.json)."""
     import keras
     import tensorflow as tf
@@ -142,7 +171,10 @@ def pretrain(dataset_dir: str, output_dir: str, config, overwrite: bool = False,
         validation_files = data.split_files(dataset_dir, names.SPLIT_VALIDATION)
     except data.DatasetError as error:
         raise UserError(str(error)) from None
+    earlier = _check_init_from(init_from, config, vocabulary) if init_from else None
     out = Path(output_dir)
+    if init_from and out.resolve() == Path(init_from).resolve():
+        raise UserError("--init_from must be another directory than --output_dir")
     if out.exists() and any(out.iterdir()):
         if not overwrite:
             raise UserError(f"--output_dir {output_dir} is not empty; pass --overwrite or choose another directory")
@@ -166,6 +198,9 @@ def pretrain(dataset_dir: str, output_dir: str, config, overwrite: bool = False,
     model = compile_language_model(
         build_language_model(config, len(vocabulary), unigram_counts(vocabulary_path)), config
     )
+    if init_from:
+        model.load_weights(str(Path(init_from) / WEIGHTS_FILE))
+        LOGGER.info("continuing from %s (%s tokens seen there)", init_from, earlier.get("tokens_seen"))
     model.summary(print_fn=LOGGER.info)
     tokens_per_step = config.batch_size * config.sequence_length
 
@@ -216,6 +251,9 @@ def pretrain(dataset_dir: str, output_dir: str, config, overwrite: bool = False,
     )
     info = {
         "task": "language_model",
+        "initialised_from": None
+        if not init_from
+        else {"dir": os.path.abspath(init_from), "tokens_seen": earlier.get("tokens_seen")},
         "splits": config.split_list,
         "vocabulary_size": len(vocabulary),
         "dataset_dir": os.path.abspath(dataset_dir),
@@ -246,7 +284,14 @@ def run(argv: list[str] | None = None) -> dict:
         config = resolve_config(args.config, args, PretrainConfig)
     except (ValueError, OSError) as error:
         raise UserError(f"bad config: {error}") from None
-    return pretrain(args.dataset_dir, args.output_dir, config, overwrite=args.overwrite, verbose=args.verbose)
+    return pretrain(
+        args.dataset_dir,
+        args.output_dir,
+        config,
+        overwrite=args.overwrite,
+        verbose=args.verbose,
+        init_from=args.init_from,
+    )
 
 
 def main() -> None:

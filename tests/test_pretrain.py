@@ -167,3 +167,18 @@ def test_fine_tuning_refuses_a_mismatched_encoder_or_directory(mini_lm, mini_dat
     fails_with(capsys, train.run, [*argv, "--lstm_units", "12", "--pretrained_dir", str(lm_dir)], "lstm_units")
     fails_with(capsys, train.run, [*argv, "--pretrained_dir", str(tmp_path)], "not a language model directory")
     assert common.main_with_user_errors(pretrain.run, ["--dataset_dir", str(tmp_path), "--output_dir", "x"]) == 2
+
+
+def test_pretraining_continues_from_an_earlier_run(mini_lm, mini_dataset, tmp_path, capsys):
+    lm_dir, first = mini_lm
+    dataset_dir, _ = mini_dataset
+    argv = ["--dataset_dir", str(dataset_dir), "--output_dir", str(tmp_path / "more"), "--verbose", "0"]
+    # One step at a negligible learning rate: validation must find the earlier run's final weights.
+    tiny_step = ["--epochs", "1", "--steps_per_epoch", "1", "--learning_rate", "1e-12", "--dropout", "0"]
+    metrics = pretrain.run([*argv, "--init_from", str(lm_dir), "--seed", "7", *TINY_LM_FLAGS, *tiny_step])
+    info = json.loads((tmp_path / "more" / "model_info.json").read_text())
+    assert info["initialised_from"]["dir"] == str(lm_dir.resolve())
+    continued, earlier = metrics["validation"][0]["cross_entropy"], first["validation"][-1]["cross_entropy"]
+    assert continued == pytest.approx(earlier, abs=1e-4)
+    wider = [*argv[:3], str(tmp_path / "wider"), "--init_from", str(lm_dir), *TINY_LM_FLAGS, "--lstm_units", "9"]
+    fails_with(capsys, pretrain.run, wider, "another encoder shape")
