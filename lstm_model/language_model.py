@@ -13,10 +13,11 @@ so `transfer_encoder` copies their weights into a classifier of the same shape. 
 bidirectional LM has one layer: in a stacked BiLSTM the second layer's forward states
 would read the first layer's backward states, i.e. the very tokens they must predict.
 
-The output layer is affordable on a CPU: in training, a sampled softmax over
-`num_sampled` ids drawn log-uniformly (Zipfian; ids are sorted by frequency) (30k-way softmax over every
-token would cost ~30x more than the LSTM itself); in evaluation, the exact full softmax,
-so validation loss is a true cross-entropy in nats per token (perplexity = exp(loss)).
+The output layer is affordable on a CPU: in training, a sampled softmax over `num_sampled`
+ids drawn log-uniformly (Zipfian: vocabulary ids are sorted by frequency), since a 30k-way
+softmax at every position would cost ~40x the LSTM step itself; in evaluation, the exact
+full softmax, so validation loss is a true cross-entropy in nats per token (perplexity =
+exp(loss)).
 """
 
 from __future__ import annotations

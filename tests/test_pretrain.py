@@ -43,7 +43,11 @@ def test_exact_loss_pairs_forward_states_with_next_and_backward_with_previous_to
     ids = np.array([[3, 4, 5, 6], [7, 8, 0, 0]], dtype="int32")  # the second row ends in padding
     states = keras.Model(model.input, model.get_layer("bidirectional_1").output)(ids).numpy()
     softmax = model.get_layer("lm_softmax")
-    weights, bias = softmax.softmax_weights.numpy(), softmax.softmax_bias.numpy()
+    # Random output weights (they start at zero), so every target scores differently and a misaligned pair shows.
+    weights = np.random.default_rng(0).normal(size=(30, 4)).astype("float32")
+    bias = np.random.default_rng(1).normal(size=30).astype("float32")
+    softmax.softmax_weights.assign(weights)
+    softmax.softmax_bias.assign(bias)
 
     def nll(state, target):
         logits = weights @ state + bias
