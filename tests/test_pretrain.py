@@ -63,16 +63,18 @@ def test_exact_loss_pairs_forward_states_with_next_and_backward_with_previous_to
 
 
 def test_sampled_loss_trains_and_bias_starts_at_log_unigram():
+    keras.utils.set_random_seed(0)
     counts = [1, 1] + [100] * 8 + [1] * 20
-    config = PretrainConfig(embedding_dim=8, lstm_units=4, num_sampled=8, dropout=0.0, learning_rate=1e-2)
+    config = PretrainConfig(embedding_dim=8, lstm_units=8, num_sampled=8, dropout=0.0, learning_rate=1e-2, seed=0)
     model = language_model.compile_language_model(language_model.build_language_model(config, 30, counts), config)
     bias = model.get_layer("lm_softmax").softmax_bias.numpy()
     np.testing.assert_allclose(bias, np.log(np.array(counts) / sum(counts)), rtol=1e-5)
     windows = np.tile(np.arange(2, 10, dtype="int32"), (64, 2))  # a cyclic text: each token fixes its neighbours
     exact_before = model.evaluate(windows, batch_size=64, verbose=0)  # the unigram guess: about log(8)
-    model.fit(windows, epochs=20, batch_size=16, verbose=0)
+    model.fit(windows, epochs=40, batch_size=16, verbose=0)
     exact_after = model.evaluate(windows, batch_size=64, verbose=0)  # full softmax over all 30 ids
-    assert exact_before > 1.5 and exact_after < 0.3 * exact_before
+    # Seeds 0-4 gave 0.11-0.17 after; a sampler or pairing bug leaves it near the unigram guess.
+    assert exact_before > 1.5 and exact_after < 0.25 * exact_before
 
 
 @pytest.mark.parametrize(
