@@ -130,12 +130,14 @@ class _TokenProgress:
                 super().__init__()
                 self.tokens_per_step = tokens_per_step
                 self.every = every_seconds
+                self.steps = 0  # training steps run, all epochs
 
             def on_epoch_begin(self, epoch, logs=None):
                 self.epoch = epoch
                 self.start = self.last = time.monotonic()
 
             def on_train_batch_end(self, batch, logs=None):
+                self.steps += 1
                 now = time.monotonic()
                 if now - self.last >= self.every:
                     LOGGER.info(
@@ -208,6 +210,7 @@ def pretrain(
         def on_epoch_end(self, epoch, logs=None):
             self.model.save_weights(str(out / "checkpoints" / f"epoch_{epoch + 1:02d}.weights.h5"))
 
+    progress = _TokenProgress(tokens_per_step)
     started = time.monotonic()
     history = model.fit(
         train_windows,
@@ -217,7 +220,7 @@ def pretrain(
         callbacks=[
             _EpochCheckpoint(),
             keras.callbacks.TensorBoard(log_dir=str(out / "logs")),
-            _TokenProgress(tokens_per_step),
+            progress,
         ],
         verbose=verbose,
     )
@@ -225,7 +228,7 @@ def pretrain(
     model.save_weights(str(out / WEIGHTS_FILE))
 
     losses = history.history
-    steps = config.steps_per_epoch or None
+    tokens_seen = tokens_per_step * progress.steps
     metrics = {
         "validation": [
             {"epoch": i + 1, "cross_entropy": float(v), "perplexity": float(math.exp(min(v, 50.0)))}
@@ -233,10 +236,11 @@ def pretrain(
         ],
         "train_sampled_loss": [float(v) for v in losses["loss"]],
         "epochs_run": len(losses["loss"]),
+        "steps": progress.steps,
         "tokens_per_step": tokens_per_step,
-        "tokens_seen": tokens_per_step * steps * len(losses["loss"]) if steps else None,
+        "tokens_seen": tokens_seen,
         "train_seconds": round(train_seconds, 1),
-        "tokens_per_second": round(tokens_per_step * steps * len(losses["loss"]) / train_seconds) if steps else None,
+        "tokens_per_second": round(tokens_seen / train_seconds),
         "validation_windows": config.validation_windows,
     }
     (out / names.MODEL_METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")

@@ -138,6 +138,7 @@ def test_pretrain_writes_weights_curves_and_exact_perplexity(mini_lm, mini_datas
     assert (out / "report" / "training_curves.png").stat().st_size > 0
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["epoch_01.weights.h5", "epoch_02.weights.h5"]
     assert [row["epoch"] for row in metrics["validation"]] == [1, 2]
+    assert metrics["tokens_seen"] == metrics["steps"] * 16 * 32 > 0  # batch 16 x 32-token windows, whole text
     first = metrics["validation"][0]
     assert first["perplexity"] == pytest.approx(np.exp(first["cross_entropy"]), rel=1e-6)
     # Better than a uniform guess over the vocabulary after two epochs on the slice.
