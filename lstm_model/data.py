@@ -32,15 +32,25 @@ def read_manifest(dataset_dir: str) -> dict:
         return json.load(handle)
 
 
-def read_vocabulary(path: str) -> list[str]:
-    """Tokens in id order from a `token<TAB>count` file."""
+def _vocabulary_rows(path: str) -> list[list[str]]:
+    """The `token<TAB>count` rows of a vocabulary file, in id order."""
     if not tf.io.gfile.exists(path):
         raise DatasetError(f"vocabulary file {path} not found")
     with tf.io.gfile.GFile(path, "r") as handle:
-        tokens = [line.rstrip("\n").split("\t")[0] for line in handle if line.strip("\n")]
-    if tuple(tokens[: len(names.RESERVED_TOKENS)]) != names.RESERVED_TOKENS:
+        rows = [line.rstrip("\n").split("\t") for line in handle if line.strip("\n")]
+    if tuple(row[0] for row in rows[: len(names.RESERVED_TOKENS)]) != names.RESERVED_TOKENS:
         raise DatasetError(f"{path} does not start with {names.RESERVED_TOKENS}: not a vocabulary of this project")
-    return tokens
+    return rows
+
+
+def read_vocabulary(path: str) -> list[str]:
+    """Tokens in id order from a `token<TAB>count` file."""
+    return [row[0] for row in _vocabulary_rows(path)]
+
+
+def read_token_counts(path: str) -> list[int]:
+    """Training-side token counts in id order; reserved tokens (and any count missing) get 1, never 0."""
+    return [max(1, int(row[1])) if len(row) > 1 and row[1].isdigit() else 1 for row in _vocabulary_rows(path)]
 
 
 def split_files(dataset_dir: str, split: str) -> list[str]:

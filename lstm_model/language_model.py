@@ -185,17 +185,6 @@ def window_dataset(files: list[str], config: PretrainConfig, shuffle: bool) -> t
     return dataset.batch(config.batch_size, drop_remainder=shuffle).prefetch(tf.data.AUTOTUNE)
 
 
-def unigram_counts(vocabulary_path: str) -> list[int]:
-    """Training-side token counts in id order from vocab.tsv; reserved tokens get count 1 (never 0)."""
-    counts = []
-    with tf.io.gfile.GFile(vocabulary_path, "r") as handle:
-        for line in handle:
-            if line.strip("\n"):
-                fields = line.rstrip("\n").split("\t")
-                counts.append(max(1, int(fields[1])) if len(fields) > 1 and fields[1].isdigit() else 1)
-    return counts
-
-
 # ------------------------------------------------------------------------------------------------ transfer
 def check_compatible(pretrain: PretrainConfig, train: TrainConfig) -> None:
     """ValueError unless the classifier's encoder has the pretrained encoder's shape."""

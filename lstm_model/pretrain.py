@@ -160,7 +160,7 @@ def pretrain(
     import tensorflow as tf
 
     from lstm_model import data
-    from lstm_model.language_model import build_language_model, compile_language_model, unigram_counts, window_dataset
+    from lstm_model.language_model import build_language_model, compile_language_model, window_dataset
     from lstm_model.report import plot_training_curves
     from pipelines.common import UserError
     from schemas import names
@@ -198,7 +198,7 @@ def pretrain(
     tokens = {split: manifest["splits"][split]["token_length"] for split in config.split_list}
     LOGGER.info("pretraining on %s splits %s (token lengths %s)", dataset_dir, config.split_list, tokens)
     model = compile_language_model(
-        build_language_model(config, len(vocabulary), unigram_counts(vocabulary_path)), config
+        build_language_model(config, len(vocabulary), data.read_token_counts(vocabulary_path)), config
     )
     if init_from:
         model.load_weights(str(Path(init_from) / WEIGHTS_FILE))

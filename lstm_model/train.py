@@ -202,9 +202,6 @@ def _fit(
             history.setdefault(key, []).extend(float(v) for v in values)
         epoch = len(history["loss"])
         best = min(history["val_loss"])
-        stopped_early = epoch < end
-        if stopped_early and encoder_trainable:
-            break
     for layer in encoder_layers(model):
         layer.trainable = True
     return history
