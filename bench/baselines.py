@@ -112,22 +112,29 @@ def ingest_loop(args: argparse.Namespace) -> dict:
     stage_s = {"read_check_clean": time.perf_counter() - started}  # seconds per stage
     mark = time.perf_counter()
 
-    # 2. duplicates (same keep-first rules as the pipeline), then splits
-    def keep_first(records, key, rule):
-        groups: dict[str, list[dict]] = collections.defaultdict(list)
-        for record in records:
-            groups[key(record)].append(record)
-        kept = []
-        for item in groups.items():
-            for output in rule(item):
-                if hasattr(output, "tag"):
-                    quarantined.append(output.value)
-                else:
-                    kept.append(output)
-        return kept
+    # 2. duplicates (the pipeline's keep-first rules on the same small keys), then splits
+    def group(items, key):
+        groups: dict = collections.defaultdict(list)
+        for item in items:
+            groups[key(item)].append(item)
+        return groups.items()
 
-    unique = keep_first(cleaned, lambda r: r["id"], transforms._keep_first_of_id)
-    unique = keep_first(unique, lambda r: common.text_fingerprint(r["text"]), transforms._keep_first_of_text)
+    drops, kept_keys = {}, []
+    for item in group(map(transforms._dedupe_key, cleaned), lambda k: k[0]):
+        for output in transforms._keep_first_of_id(item):
+            if hasattr(output, "tag"):
+                drops.update([output.value])
+            else:
+                kept_keys.append(output)
+    for item in group(kept_keys, lambda k: k[3]):
+        drops.update(transforms._keep_first_of_text(item))
+    unique = []
+    for record in cleaned:
+        for output in transforms._DropDoFn().process(record, drops):
+            if hasattr(output, "tag"):
+                quarantined.append(output.value)
+            else:
+                unique.append(output)
     cleaned.clear()  # the kept records live on in `unique`
     records = [transforms.assign_split(r, args.validation_fraction, args.test_fraction) for r in unique]
     del unique

@@ -32,7 +32,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines import common, sinks, sources, transforms, validation
+from pipelines import common, sinks, sources, spill, transforms, validation
 from pipelines.common import QUARANTINE_TAG, UserError
 from schemas import names, reasons
 from schemas import tfrecord as tfrecord_schema
@@ -275,7 +275,7 @@ def build_pipeline(pipeline: beam.Pipeline, args: argparse.Namespace) -> None:
         args.max_chars, require_label=True, encoding=args.encoding, fallback_encoding=args.fallback_encoding
     )
     cleaned = checked.records | "CleanText" >> transforms.CleanText(args.lowercase)
-    deduped = cleaned.records | "DropDuplicates" >> transforms.DropDuplicates()
+    deduped = cleaned.records | "DropDuplicates" >> transforms.DropDuplicates(common.join(out, "dedupe"))
     validation_fraction, test_fraction = args.validation_fraction, args.test_fraction
     split = deduped["records"] | "AssignSplit" >> beam.Map(transforms.assign_split, validation_fraction, test_fraction)
 
@@ -285,7 +285,12 @@ def build_pipeline(pipeline: beam.Pipeline, args: argparse.Namespace) -> None:
         | "TrainingSide" >> beam.Filter(lambda r: r["split"] in vocab_splits)
         | "BuildVocabulary" >> transforms.BuildVocabulary(args.vocab_size, args.min_count, args.lowercase)
     )
-    with_ids = split | "ToTokenIds" >> transforms.ToTokenIds(vocabulary, args.lowercase)
+    with_ids = (
+        split
+        # The records wait for the vocabulary on disk, not in the runner's memory.
+        | "WaitForVocabulary" >> spill.SpillUntil(common.join(out, "vocabulary"), after=vocabulary)
+        | "ToTokenIds" >> transforms.ToTokenIds(vocabulary, args.lowercase)
+    )
 
     written = []
     by_split = with_ids | "BySplit" >> beam.Partition(lambda r, n: names.SPLITS.index(r["split"]), len(names.SPLITS))

@@ -5,20 +5,26 @@ rerun gives different files (and checksums). Here a record's shard is a hash of
 its key, records are sorted by key inside a shard, and GZIP headers carry no
 timestamp: reruns on any runner give the same bytes, which is what lets a
 manifest name its outputs by checksum.
+
+Records never cross a stage boundary whole (a GroupByKey by shard would make
+the local runner hold them all in its memory): the workers write them to spill
+files (`pipelines.spill`) sorted into hash ranges as they stream past; once the
+count, and so the number of shards, is known, each shard reads its hash range
+from every spill file, sorts and writes. Peak memory is one spill buffer or one
+shard per worker, whatever the corpus size.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from typing import Any
 
 import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.tfrecordio import _TFRecordUtil
 
-from pipelines.common import stable_bucket
+from pipelines import spill
 
 FORMAT_TFRECORD = "tfrecord"
 FORMAT_JSONL = "jsonl"
@@ -35,18 +41,20 @@ def num_shards_for(count: int, records_per_shard: int) -> int:
 
 
 class _WriteShardDoFn(beam.DoFn):
-    def __init__(self, prefix: str, suffix: str, file_format: str, compression: str, schema=None):
+    """shard number -> (path, records) of the written shard."""
+
+    def __init__(self, prefix: str, suffix: str, file_format: str, compression: str, schema, buckets: int):
         self.prefix = prefix
         self.suffix = suffix
         self.file_format = file_format
         self.compression = compression
         self.schema = schema
+        self.buckets = buckets
 
-    def process(self, item, count: int, records_per_shard: int):
-        shard, records = item
+    def process(self, shard: int, spills: list, count: int, records_per_shard: int):
         num_shards = num_shards_for(count, records_per_shard)
         path = shard_path(self.prefix, shard, num_shards, self.suffix)
-        records = sorted(records, key=lambda kv: kv[0])
+        records = sorted(spill.read_spilled(spills, shard, num_shards, self.buckets), key=lambda kv: kv[0])
         if self.file_format == FORMAT_PARQUET:
             import pyarrow as pa
             import pyarrow.parquet as pq
@@ -72,7 +80,9 @@ class WriteSortedShards(beam.PTransform):
     payload is serialized bytes for ``tfrecord``, a JSON-able dict for ``jsonl``, or
     a row dict matching `schema` (a pyarrow.Schema) for ``parquet``.
     The number of shards is ceil(records / records_per_shard), at least one; a
-    shard holds the records whose key hashes to it, sorted by key.
+    shard holds the records whose key hashes to it, sorted by key. Records pass
+    through spill files in ``PREFIX-spill-*/`` (see the module docstring), which
+    are gone when the transform's output is.
     """
 
     def __init__(
@@ -99,22 +109,31 @@ class WriteSortedShards(beam.PTransform):
         self.schema = schema
 
     def expand(self, keyed_payloads):
-        count = keyed_payloads | "Count" >> beam.combiners.Count.Globally()
+        spill_dir = spill.new_spill_dir(self.prefix)
+        buckets = spill.SPILL_BUCKETS
         per_shard = self.records_per_shard
-
-        def to_shard(kv: tuple[str, Any], count: int):
-            return stable_bucket(kv[0], num_shards_for(count, per_shard)), kv
-
-        return (
+        count = keyed_payloads | "Count" >> beam.combiners.Count.Globally()
+        spills = (
             keyed_payloads
-            | "AssignShard" >> beam.Map(to_shard, count=beam.pvalue.AsSingleton(count))
-            | "GroupByShard" >> beam.GroupByKey()
+            | "Spill" >> beam.ParDo(spill.SpillDoFn(spill_dir, buckets, spill.SPILL_RECORDS))
+            | "SpillIndex" >> beam.combiners.ToList()
+        )
+        return (
+            count
+            # No records, no file (as for an empty split).
+            | "ShardNumbers" >> beam.FlatMap(lambda n: range(num_shards_for(n, per_shard)) if n else [])
+            # Spread the shards over the workers (they are written in parallel).
+            | "SpreadShards" >> beam.Reshuffle()
             | "WriteShard"
             >> beam.ParDo(
-                _WriteShardDoFn(self.prefix, self.suffix, self.file_format, self.compression, self.schema),
+                _WriteShardDoFn(self.prefix, self.suffix, self.file_format, self.compression, self.schema, buckets),
+                spills=beam.pvalue.AsSingleton(spills),
                 count=beam.pvalue.AsSingleton(count),
                 records_per_shard=per_shard,
             )
+            | "AllShards" >> beam.combiners.ToList()
+            | "DeleteSpills" >> beam.Map(spill.delete_spills, beam.pvalue.AsSingleton(spills), spill_dir)
+            | "ShardList" >> beam.FlatMap(lambda written: written)
         )
 
 

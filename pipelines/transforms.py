@@ -9,6 +9,7 @@ Beam Metrics; nothing is filtered away silently.
 from __future__ import annotations
 
 import collections
+import hashlib
 import heapq
 import logging
 import re
@@ -19,7 +20,7 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from pipelines.common import QUARANTINE_TAG, quarantine, stable_fraction, text_fingerprint
+from pipelines.common import QUARANTINE_TAG, quarantine, stable_fraction
 from schemas import names, reasons
 
 LOGGER = logging.getLogger("lstm_pipeline")
@@ -252,32 +253,45 @@ def _split_rank(split: str | None) -> int:
     return order.index(split) if split in order else len(order)
 
 
+def _dedupe_key(record: dict[str, Any]) -> tuple[str, str, int, bytes]:
+    """What the keep-first rules look at: (id, source, split rank, text digest); not the text."""
+    digest = hashlib.sha256(record["text"].encode("utf-8", errors="surrogateescape")).digest()[:16]
+    return record["id"], record["source"], _split_rank(record["split"]), digest
+
+
 def _keep_first_of_id(item):
-    record_id, records = item
-    records = sorted(records, key=lambda r: (_split_rank(r["split"]), r["source"], text_fingerprint(r["text"])))
-    yield records[0]
-    for duplicate in records[1:]:
-        Metrics.counter("quarantine", reasons.DUPLICATE_ID).inc()
-        yield beam.pvalue.TaggedOutput(
-            QUARANTINE_TAG,
-            quarantine(
-                duplicate, "dedupe", reasons.DUPLICATE_ID, f"id {record_id!r} already used by {records[0]['source']}"
-            ),
-        )
+    """(id, [key]) -> the kept key; tagged ``drops``: ((id, source), (reason, detail))."""
+    record_id, keys = item
+    keys = sorted(keys, key=lambda k: (k[2], k[1], k[3]))  # split rank, source, text
+    yield keys[0]
+    for duplicate in keys[1:]:
+        detail = f"id {record_id!r} already used by {keys[0][1]}"
+        yield beam.pvalue.TaggedOutput("drops", (duplicate[:2], (reasons.DUPLICATE_ID, detail)))
 
 
 def _keep_first_of_text(item):
-    _, records = item
-    records = sorted(records, key=lambda r: (_split_rank(r["split"]), r["id"]))
-    kept = records[0]
-    yield kept
-    for duplicate in records[1:]:
-        leaked = kept["split"] == names.SPLIT_TEST and duplicate["split"] != names.SPLIT_TEST
+    """(text digest, [key]) -> ((id, source), (reason, detail)) for each key not kept."""
+    _, keys = item
+    keys = sorted(keys, key=lambda k: (k[2], k[0]))  # split rank, id
+    kept = keys[0]
+    kept_in_test = kept[2] == _split_rank(names.SPLIT_TEST)
+    for duplicate in keys[1:]:
+        leaked = kept_in_test and duplicate[2] != kept[2]
         reason = reasons.DUPLICATE_OF_TEST if leaked else reasons.DUPLICATE_TEXT
+        yield duplicate[:2], (reason, f"same cleaned text as {kept[0]}")
+
+
+class _DropDoFn(beam.DoFn):
+    """TextRecord -> itself, or tagged ``quarantine`` if the decisions drop it."""
+
+    def process(self, record, drops: dict):
+        drop = drops.get((record["id"], record["source"]))
+        if drop is None:
+            yield record
+            return
+        reason, detail = drop
         Metrics.counter("quarantine", reason).inc()
-        yield beam.pvalue.TaggedOutput(
-            QUARANTINE_TAG, quarantine(duplicate, "dedupe", reason, f"same cleaned text as {kept['id']}")
-        )
+        yield beam.pvalue.TaggedOutput(QUARANTINE_TAG, quarantine(record, "dedupe", reason, detail))
 
 
 class DropDuplicates(beam.PTransform):
@@ -286,25 +300,44 @@ class DropDuplicates(beam.PTransform):
     Of records sharing an id, or sharing a cleaned text, one is kept
     deterministically: the one in the split listed first in
     `schemas.names.DEDUPE_SPLIT_PRIORITY` (so a text in train and test stays only
-    in test), then the smallest id. The others are quarantined with the id they
-    duplicate.
+    in test), then the smallest id (for a shared id: the first source, then
+    text). The others are quarantined with the id they duplicate.
+
+    The decisions are made on small keys (id, source, split, a 128-bit digest of
+    the text) grouped by id and then by digest; the records themselves wait for
+    the decisions in spill files under `spill_prefix` (`pipelines.spill`), so
+    the runner never holds the corpus. A record is identified by (id, source),
+    which is unique per record read from one input pattern.
     """
 
+    def __init__(self, spill_prefix: str):
+        super().__init__()
+        self.spill_prefix = spill_prefix
+
     def expand(self, records):
+        from pipelines import spill
+
         by_id = (
             records
-            | "KeyById" >> beam.Map(lambda r: (r["id"], r))
+            | "DedupeKey" >> beam.Map(_dedupe_key)
+            | "KeyById" >> beam.Map(lambda key: (key[0], key))
             | "GroupById" >> beam.GroupByKey()
-            | "OnePerId" >> beam.FlatMap(_keep_first_of_id).with_outputs(QUARANTINE_TAG, main="records")
+            | "OnePerId" >> beam.FlatMap(_keep_first_of_id).with_outputs("drops", main="kept")
         )
-        by_text = (
-            by_id.records
-            | "KeyByText" >> beam.Map(lambda r: (text_fingerprint(r["text"]), r))
+        text_drops = (
+            by_id.kept
+            | "KeyByText" >> beam.Map(lambda key: (key[3], key))
             | "GroupByText" >> beam.GroupByKey()
-            | "OnePerText" >> beam.FlatMap(_keep_first_of_text).with_outputs(QUARANTINE_TAG, main="records")
+            | "OnePerText" >> beam.FlatMap(_keep_first_of_text)
         )
-        quarantined = (by_id[QUARANTINE_TAG], by_text[QUARANTINE_TAG]) | "FlattenQuarantine" >> beam.Flatten()
-        return {"records": by_text.records, QUARANTINE_TAG: quarantined}
+        drops = (by_id.drops, text_drops) | "AllDrops" >> beam.Flatten()
+        decided = (
+            records
+            | "WaitForDecisions" >> spill.SpillUntil(self.spill_prefix, after=drops)
+            | "Drop"
+            >> beam.ParDo(_DropDoFn(), drops=beam.pvalue.AsDict(drops)).with_outputs(QUARANTINE_TAG, main="records")
+        )
+        return {"records": decided.records, QUARANTINE_TAG: decided[QUARANTINE_TAG]}
 
 
 def assign_split(record: dict[str, Any], validation_fraction: float, test_fraction: float) -> dict[str, Any]:

@@ -96,7 +96,7 @@ def test_clean_text_cleans_and_quarantines_markup_only():
         )
 
 
-def test_drop_duplicates_keeps_test_copy_and_first_id():
+def test_drop_duplicates_keeps_test_copy_and_first_id(tmp_path):
     records = [
         text_record("train/1", "same text", split="train"),
         text_record("test/9", "same text", split="test"),
@@ -105,7 +105,7 @@ def test_drop_duplicates_keeps_test_copy_and_first_id():
         {**text_record("train/2", "third", split="train"), "source": "src/zz-later-file"},  # duplicate id
     ]
     with TestPipeline() as p:
-        out = p | beam.Create(records) | transforms.DropDuplicates()
+        out = p | beam.Create(records) | transforms.DropDuplicates(str(tmp_path / "dedupe"))
         assert_that(
             out["records"] | "Kept" >> beam.Map(lambda r: (r["id"], r["split"])),
             equal_to([("test/9", "test"), ("train/2", "train")]),
@@ -122,6 +122,7 @@ def test_drop_duplicates_keeps_test_copy_and_first_id():
             ),
             label="quarantine",
         )
+    assert list(tmp_path.iterdir()) == []  # the spill files are gone
 
 
 def test_assign_split_is_deterministic_and_keeps_given_splits():
