@@ -51,7 +51,7 @@ class _WriteShardDoFn(beam.DoFn):
         self.schema = schema
         self.buckets = buckets
 
-    def process(self, shard: int, spills: list, count: int, records_per_shard: int):
+    def process(self, shard: int, spills: list[spill.SpillIndex], count: int, records_per_shard: int):
         num_shards = num_shards_for(count, records_per_shard)
         path = shard_path(self.prefix, shard, num_shards, self.suffix)
         records = sorted(spill.read_spilled(spills, shard, num_shards, self.buckets), key=lambda kv: kv[0])

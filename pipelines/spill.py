@@ -36,7 +36,6 @@ from pipelines.common import stable_bucket
 SPILL_BUCKETS = 1024
 SPILL_RECORDS = 5_000  # records a worker buffers before writing a spill file
 
-
 SpillIndex = tuple[str, dict[int, tuple[int, int]]]  # (path, {bucket: (byte offset, byte length)})
 
 
@@ -83,7 +82,7 @@ class SpillDoFn(beam.DoFn):
         if self.pending_count:
             yield GlobalWindows.windowed_value(self._spill())
 
-    def _spill(self) -> tuple[str, dict[int, tuple[int, int]]]:
+    def _spill(self) -> SpillIndex:
         # A fresh name per file: a retried bundle writes new files, and only the
         # files named by committed outputs are ever read.
         path = FileSystems.join(self.spill_dir, f"{uuid.uuid4().hex}.spill")
@@ -95,15 +94,13 @@ class SpillDoFn(beam.DoFn):
                 handle.write(blob)
                 index[bucket] = (offset, len(blob))
                 offset += len(blob)
-        beam.metrics.Metrics.counter("sinks", "spill_files").inc()
+        beam.metrics.Metrics.counter("spill", "files").inc()
         self.pending = {}
         self.pending_count = 0
         return path, index
 
 
-def read_spilled(
-    spills: list[tuple[str, dict[int, tuple[int, int]]]], shard: int, num_shards: int, buckets: int
-) -> list:
+def read_spilled(spills: list[SpillIndex], shard: int, num_shards: int, buckets: int) -> list:
     """The (key, payload) pairs of `shard` from every spill file (made with `buckets`), in no particular order."""
     wanted = buckets_of_shard(shard, num_shards, buckets)
     records = []
@@ -151,18 +148,17 @@ class SpillUntil(beam.PTransform):
     order is not kept. `after` can be any PCollection; only its completion counts.
     """
 
-    def __init__(self, spill_prefix: str, after, spill_records: int | None = None):
+    def __init__(self, spill_prefix: str, after):
         super().__init__()
         self.spill_prefix = spill_prefix
         self.after = after
-        self.spill_records = spill_records
 
     def expand(self, elements):
         spill_dir = new_spill_dir(self.spill_prefix)
         spills = (
             elements
             | "Key" >> beam.Map(lambda element: ("", element))
-            | "Spill" >> beam.ParDo(SpillDoFn(spill_dir, 1, self.spill_records or SPILL_RECORDS))
+            | "Spill" >> beam.ParDo(SpillDoFn(spill_dir, 1, SPILL_RECORDS))
         )
         restored = (
             spills

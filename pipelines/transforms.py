@@ -9,7 +9,6 @@ Beam Metrics; nothing is filtered away silently.
 from __future__ import annotations
 
 import collections
-import hashlib
 import heapq
 import logging
 import re
@@ -20,7 +19,8 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from pipelines.common import QUARANTINE_TAG, quarantine, stable_fraction
+from pipelines import spill
+from pipelines.common import QUARANTINE_TAG, quarantine, stable_fraction, text_fingerprint
 from schemas import names, reasons
 
 LOGGER = logging.getLogger("lstm_pipeline")
@@ -253,10 +253,10 @@ def _split_rank(split: str | None) -> int:
     return order.index(split) if split in order else len(order)
 
 
-def _dedupe_key(record: dict[str, Any]) -> tuple[str, str, int, bytes]:
-    """What the keep-first rules look at: (id, source, split rank, text digest); not the text."""
-    digest = hashlib.sha256(record["text"].encode("utf-8", errors="surrogateescape")).digest()[:16]
-    return record["id"], record["source"], _split_rank(record["split"]), digest
+def _dedupe_key(record: dict[str, Any]) -> tuple[str, str, int, str]:
+    """What the keep-first rules look at: (id, source, split rank, text fingerprint); not the text."""
+    # 128 of the fingerprint's 256 bits: collisions stay negligible, keys stay small.
+    return record["id"], record["source"], _split_rank(record["split"]), text_fingerprint(record["text"])[:32]
 
 
 def _keep_first_of_id(item):
@@ -303,8 +303,8 @@ class DropDuplicates(beam.PTransform):
     in test), then the smallest id (for a shared id: the first source, then
     text). The others are quarantined with the id they duplicate.
 
-    The decisions are made on small keys (id, source, split, a 128-bit digest of
-    the text) grouped by id and then by digest; the records themselves wait for
+    The decisions are made on small keys (id, source, split, 128 bits of the text's
+    fingerprint) grouped by id and then by digest; the records themselves wait for
     the decisions in spill files under `spill_prefix` (`pipelines.spill`), so
     the runner never holds the corpus. A record is identified by (id, source),
     which is unique per record read from one input pattern.
@@ -315,8 +315,6 @@ class DropDuplicates(beam.PTransform):
         self.spill_prefix = spill_prefix
 
     def expand(self, records):
-        from pipelines import spill
-
         by_id = (
             records
             | "DedupeKey" >> beam.Map(_dedupe_key)
