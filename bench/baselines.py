@@ -8,11 +8,11 @@ Both do the same work as their pipeline with the project's own code, minus Beam:
 * ``ingest-loop`` reads the aclImdb layout with `pipelines.sources.ReadFileRecords`
   (so the same sha256 per input file), checks rows with
   `pipelines.transforms.check_raw_record`, cleans with
-  `lstm_model.preprocessing.clean_batch`, drops duplicates with the pipeline's own
+  `textprep.preprocessing.clean_batch`, drops duplicates with the pipeline's own
   keep-first rules, splits with `assign_split`, counts tokens with
   `count_tokens_batch`, picks the vocabulary with `top_k_vocabulary`, looks ids up with
   `CompiledLookup`, serializes with `schemas.tfrecord.make_example` (through the
-  pipeline's `ingest._example_of`, for the same shard order keys) and writes
+  pipeline's `pipelines.tasks.classification.TASK.example`, for the same shard order keys) and writes
   sharded, sorted GZIP TFRecords, quarantine, vocabulary, input list and a manifest
   with checksums. TF calls are on batches of `transforms.MAX_BATCH` texts, like
   the pipeline's. It holds the corpus in memory (a plain loop has nowhere else to
@@ -65,9 +65,10 @@ def ingest_loop(args: argparse.Namespace) -> dict:
     """The ingest pipeline's work as one Python loop; returns counts and timings (seconds)."""
     import tensorflow as tf
 
-    from lstm_model import preprocessing
-    from pipelines import common, ingest, transforms
+    from pipelines import common, transforms
+    from pipelines.tasks.classification import TASK as CLASSIFICATION
     from schemas import names, reasons
+    from textprep import preprocessing
 
     started = time.perf_counter()
     out = Path(args.output_dir)
@@ -120,17 +121,17 @@ def ingest_loop(args: argparse.Namespace) -> dict:
         return groups.items()
 
     drops, kept_keys = {}, []
-    for item in group(map(transforms._dedupe_key, cleaned), lambda k: k[0]):
-        for output in transforms._keep_first_of_id(item):
+    for item in group(map(transforms.dedupe_key, cleaned), lambda k: k[0]):
+        for output in transforms.keep_first_of_id(item):
             if hasattr(output, "tag"):
                 drops.update([output.value])
             else:
                 kept_keys.append(output)
     for item in group(kept_keys, lambda k: k[3]):
-        drops.update(transforms._keep_first_of_text(item))
+        drops.update(transforms.keep_first_of_text(item))
     unique = []
     for record in cleaned:
-        for output in transforms._DropDoFn().process(record, drops):
+        for output in transforms.DropDoFn().process(record, drops):
             if hasattr(output, "tag"):
                 quarantined.append(output.value)
             else:
@@ -162,7 +163,7 @@ def ingest_loop(args: argparse.Namespace) -> dict:
             record = {**record, "token_ids": token_ids}
             stats = stats_fn.add_input(stats, record)
             # (sha256-prefix-of-id order key, make_example bytes): the pipeline's own function.
-            examples[record["split"]].append(ingest._example_of(record))
+            examples[record["split"]].append(CLASSIFICATION.example(record))
     written = []
     options = tf.io.TFRecordOptions(compression_type="GZIP")
     for split, payloads in examples.items():
@@ -227,7 +228,7 @@ def score_loop(args: argparse.Namespace) -> dict:
 
     from lstm_model.export import load_exported
     from pipelines import transforms
-    from pipelines.score import length_sorted_calls
+    from pipelines.inference import length_sorted_calls
     from schemas import names
 
     texts = []

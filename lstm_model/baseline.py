@@ -7,7 +7,7 @@ uses the same splits: fitted on `train`, regularisation strength chosen on
 `validation`, evaluated on `test` with the same evaluation as the LSTM
 (`lstm_model.report.evaluation_summary`). Its "words" are the token ids that
 ingest wrote, so cleaning, tokenization and the vocabulary are the project's one
-definition (`lstm_model.preprocessing`); out-of-vocabulary words are the single
+definition (`textprep.preprocessing`); out-of-vocabulary words are the single
 token `[UNK]`. Unlike the LSTM (first `max_tokens` tokens), it reads whole texts.
 
 Writes OUTPUT_DIR/baseline_metrics.json (validation and test metrics, parameters).
@@ -100,7 +100,7 @@ def fit_baseline(
     from sklearn.linear_model import LogisticRegression
 
     from lstm_model import data
-    from lstm_model.report import evaluation_summary
+    from lstm_model.evaluate import evaluation_summary
     from schemas import names
 
     started = time.monotonic()
@@ -207,7 +207,7 @@ def run(argv: list[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)  # before the TensorFlow imports: --help stays fast
 
     from lstm_model import data
-    from pipelines.common import UserError, setup_logging
+    from schemas.cli import UserError, setup_logging
 
     setup_logging()
     logging.getLogger("lstm_model").setLevel(logging.INFO)
@@ -243,7 +243,7 @@ def run(argv: list[str] | None = None) -> dict:
 
 def main() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from pipelines.common import main_with_user_errors
+    from schemas.cli import main_with_user_errors
 
     sys.exit(main_with_user_errors(run))
 

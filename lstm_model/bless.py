@@ -32,8 +32,17 @@ from typing import Any
 
 from schemas.names import MODEL_BLESSING_FILE as BLESSING_FILE
 
-# Metrics where higher is better; the blessing compares one of them.
-METRICS = ("accuracy", "f1", "roc_auc", "average_precision")
+# The metrics a blessing can compare, with their direction: +1 higher is better, -1 lower is better.
+# Each task's model names its deciding metric and split (classification: test accuracy; a language
+# model: validation nats per token, since one long text such as tiny Shakespeare has no test split).
+METRICS = {
+    "accuracy": 1,
+    "f1": 1,
+    "roc_auc": 1,
+    "average_precision": 1,
+    "nats_per_token": -1,
+    "bits_per_char": -1,
+}
 DEFAULT_METRIC = "accuracy"
 SPLIT = "test"
 
@@ -60,7 +69,9 @@ def add_blessing_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _check(against: str, name: str, model: float, reference: float | None, margin: float) -> dict[str, Any]:
+def _check(
+    against: str, name: str, model: float, reference: float | None, margin: float, direction: int = 1
+) -> dict[str, Any]:
     if reference is None:
         return {
             "against": against,
@@ -71,7 +82,8 @@ def _check(against: str, name: str, model: float, reference: float | None, margi
             "margin": margin,
             "passed": False,
         }
-    gain = round(model - reference, 10)  # rounded: 0.87 - 0.86 is not "more than 0.01"
+    # The improvement in the metric's good direction; rounded: 0.87 - 0.86 is not "more than 0.01".
+    gain = round((model - reference) * direction, 10)
     return {
         "against": against,
         "name": name,
@@ -90,51 +102,57 @@ def decide(
     metric: str = DEFAULT_METRIC,
     baseline_margin: float = 0.0,
     previous_margin: float = 0.0,
+    split: str = SPLIT,
 ) -> dict[str, Any]:
-    """The blessing decision from metrics dicts (each with a "test" section).
+    """The blessing decision from metrics dicts (each with a `split` section, "test" by default).
 
     Args:
       model_metrics: the new model's metrics.json.
       baseline_metrics: the baseline's metrics (`lstm_model.baseline`).
       previous: `load_previous(...)` of a previously blessed model, or None.
-      metric: one of METRICS (higher is better).
+      metric: one of METRICS (its direction says whether higher or lower is better).
       baseline_margin, previous_margin: the gain required over each, in absolute metric units;
-        the model must exceed the reference by MORE than the margin (a tie at margin 0 fails).
+        the model must improve on the reference by MORE than the margin (a tie at margin 0 fails).
+      split: the metrics section compared.
     """
     if metric not in METRICS:
-        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
-    value = model_metrics[SPLIT].get(metric)
+        raise ValueError(f"metric must be one of {sorted(METRICS)}, got {metric!r}")
+    direction = METRICS[metric]
+    value = model_metrics[split].get(metric)
     if value is None:
-        raise ValueError(f"the model's {SPLIT} metrics have no {metric}")
+        raise ValueError(f"the model's {split} metrics have no {metric}")
     checks = [
         _check(
             "baseline",
             baseline_metrics.get("model", "baseline"),
             value,
-            baseline_metrics[SPLIT].get(metric),
+            baseline_metrics[split].get(metric),
             baseline_margin,
+            direction,
         )
     ]
     if previous is not None:
         name = previous.get("model_version") or previous["model_dir"]
-        checks.append(_check("previous", name, value, previous["metrics"][SPLIT].get(metric), previous_margin))
+        reference = previous["metrics"].get(split, {}).get(metric)
+        checks.append(_check("previous", name, value, reference, previous_margin, direction))
     blessed = all(check["passed"] for check in checks)
 
     def describe(check):
         if check["reference"] is None:
-            return f"{check['against']} {check['name']} has no {SPLIT} {metric}"
+            return f"{check['against']} {check['name']} has no {split} {metric}"
         verb = "beats" if check["passed"] else "does not beat"
         return (
-            f"{verb} {check['against']} {check['name']} ({check['reference']:.4f}) by more than {check['margin']:g} "
+            f"{verb} {check['against']} {check['name']} ({check['reference']:.4f}) by more than {check['margin']:g}"
+            f"{'' if direction > 0 else ' (lower is better)'} "
             f"(gain {check['gain']:+.4f})"
         )
 
-    reason = f"{SPLIT} {metric} {value:.4f} " + "; ".join(describe(check) for check in checks)
+    reason = f"{split} {metric} {value:.4f} " + "; ".join(describe(check) for check in checks)
     return {
         "blessed": blessed,
         "reason": reason,
         "metric": metric,
-        "split": SPLIT,
+        "split": split,
         "margins": {"baseline": baseline_margin, "previous": previous_margin if previous is not None else None},
         "figures": {
             "model": value,
@@ -156,8 +174,8 @@ def load_previous(
 
     Comparable means evaluated on the same dataset (same fingerprint, so the same test split).
     """
-    from pipelines.common import UserError
     from schemas import names
+    from schemas.cli import UserError
 
     path = Path(previous_model_dir)
     if model_dir is not None and path.resolve() == Path(model_dir).resolve():
@@ -176,8 +194,8 @@ def load_previous(
         blessing = read_blessing(str(path))
     except (ValueError, OSError) as error:
         raise UserError(f"cannot read --previous_model_dir {previous_model_dir}: {error}") from None
-    if SPLIT not in metrics:
-        raise UserError(f"{metrics_path} has no {SPLIT} metrics")
+    if not {SPLIT, "validation"} & set(metrics):
+        raise UserError(f"{metrics_path} has no test or validation metrics")
     previous_fingerprint = info.get("dataset_fingerprint")
     if dataset_fingerprint and previous_fingerprint and previous_fingerprint != dataset_fingerprint:
         raise UserError(
@@ -211,15 +229,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--model_dir", required=True, help="Trained model directory (metrics.json with a baseline section)."
     )
     parser.add_argument(
-        "--metric", default=DEFAULT_METRIC, choices=METRICS, help="Test metric compared (default: %(default)s)."
+        "--metric",
+        default=None,
+        choices=sorted(METRICS),
+        help="Metric compared (default: the one the model's task decides by, recorded in metrics.json as "
+        '"deciding"; accuracy for older classifiers).',
     )
     add_blessing_flags(parser)
     return parser
 
 
 def run(argv: list[str] | None = None) -> dict[str, Any]:
-    from pipelines.common import UserError
     from schemas import names
+    from schemas.cli import UserError
 
     args = build_parser().parse_args(argv)
     model_path = Path(args.model_dir)
@@ -240,8 +262,13 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
         if args.previous_model_dir
         else None
     )
+    deciding = metrics.get("deciding") or {}
+    metric = args.metric or deciding.get("metric", DEFAULT_METRIC)
+    split = deciding.get("split", SPLIT)
     try:
-        decision = decide(metrics, metrics["baseline"], previous, args.metric, args.bless_margin, args.previous_margin)
+        decision = decide(
+            metrics, metrics["baseline"], previous, metric, args.bless_margin, args.previous_margin, split=split
+        )
     except (ValueError, KeyError) as error:
         raise UserError(f"cannot decide from {metrics_path}: {error}") from None
     decision["model_version"] = info.get("model_version")
@@ -256,7 +283,7 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 def main() -> None:
-    from pipelines.common import main_with_user_errors
+    from schemas.cli import main_with_user_errors
 
     sys.exit(main_with_user_errors(run))
 

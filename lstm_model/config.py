@@ -8,6 +8,8 @@ keys are rejected. The resolved config is written next to every model.
   initialised from a pretrained language model (`pretrained_dir`).
 * `PretrainConfig`: the (bidirectional) LSTM language model pretrained on
   unlabeled text (`python -m lstm_model.pretrain`).
+* `LanguageModelConfig`: the causal (forward) stacked LSTM language model of the
+  language_model task (`python -m lstm_model.train` on a language_model dataset).
 """
 
 from __future__ import annotations
@@ -177,6 +179,55 @@ class PretrainConfig(_ConfigIO):
                 raise ValueError(f"unknown split {split!r} in splits; known: {names.SPLITS}")
             if split == names.SPLIT_TEST:
                 raise ValueError("splits must not include test: the language model would see the test texts")
+
+
+@dataclasses.dataclass
+class LanguageModelConfig(_ConfigIO):
+    # --- model
+    embedding_dim: int = 128  # width of the token embedding
+    lstm_units: int = 512  # hidden units per layer
+    num_layers: int = 2  # stacked forward LSTM layers
+    dropout: float = 0.2  # drop rate after the embedding, between LSTM layers and before the softmax (0..1)
+    tie_embeddings: bool = False  # output layer reuses the embedding matrix (via a projection if widths differ)
+    num_sampled: int = (
+        -1
+    )  # sampled softmax candidates per step in training; 0 = full softmax; -1 = full up to 4096 tokens, else 1024
+    # --- input
+    sequence_length: int = 128  # tokens per training window (the backpropagation horizon)
+    batch_size: int = 64  # windows per step, each at a random offset of the training stream
+    # --- optimisation
+    epochs: int = 30  # upper bound; an epoch is steps_per_epoch steps (windows are drawn at random offsets)
+    steps_per_epoch: int = 200  # steps between validations, checkpoints and early-stopping checks
+    learning_rate: float = 2e-3  # Adam step size
+    reduce_lr_factor: float = 0.5  # learning rate x this after an epoch without validation improvement (1 = constant)
+    clipnorm: float = 1.0  # gradient norm clip
+    early_stopping_patience: int = 3  # epochs without validation improvement before stopping (0 = never stop early)
+    max_minutes: float = 0.0  # wall-clock training budget in minutes, validation included; 0 = none
+    validation_tokens: int = 0  # tokens of the validation split measured each epoch; 0 = all of them (exact)
+    seed: int = 42  # seeds weights, window offsets, dropout and sampling
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        _check_positive(self, ("embedding_dim", "lstm_units", "num_layers", "sequence_length", "batch_size", "epochs"))
+        _check_positive(self, ("steps_per_epoch",))
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.num_sampled < -1:
+            raise ValueError(f"num_sampled must be -1 (auto), 0 (full softmax) or positive, got {self.num_sampled}")
+        if self.learning_rate <= 0 or self.clipnorm <= 0:
+            raise ValueError("learning_rate and clipnorm must be > 0")
+        if not 0.0 < self.reduce_lr_factor <= 1.0:
+            raise ValueError(f"reduce_lr_factor must be in (0, 1], got {self.reduce_lr_factor}")
+        if self.early_stopping_patience < 0 or self.validation_tokens < 0 or self.max_minutes < 0:
+            raise ValueError("early_stopping_patience, validation_tokens and max_minutes must be >= 0")
+
+    def sampled_candidates(self, vocabulary_size: int) -> int:
+        """Candidates of the sampled softmax for this vocabulary (0 = the full softmax)."""
+        if self.num_sampled == -1:
+            return 0 if vocabulary_size <= 4096 else 1024
+        return 0 if self.num_sampled >= vocabulary_size else self.num_sampled
 
 
 def add_config_flags(parser: argparse.ArgumentParser, config_class: type = None) -> None:

@@ -13,9 +13,9 @@ from __future__ import annotations
 import tensorflow as tf
 
 from lstm_model.config import TrainConfig
-from lstm_model.preprocessing import truncate_ids
 from schemas import names
 from schemas.tfrecord import feature_spec
+from textprep.preprocessing import truncate_ids
 
 
 class DatasetError(ValueError):
@@ -32,25 +32,28 @@ def read_manifest(dataset_dir: str) -> dict:
         return json.load(handle)
 
 
-def _vocabulary_rows(path: str) -> list[list[str]]:
-    """The `token<TAB>count` rows of a vocabulary file, in id order."""
+def _vocabulary_rows(path: str) -> list[tuple[str, int]]:
+    """The (token, count) rows of a vocabulary file, in id order (textprep.vocabulary's format)."""
+    from textprep.vocabulary import VocabularyError, parse_vocabulary
+
     if not tf.io.gfile.exists(path):
         raise DatasetError(f"vocabulary file {path} not found")
-    with tf.io.gfile.GFile(path, "r") as handle:
-        rows = [line.rstrip("\n").split("\t") for line in handle if line.strip("\n")]
-    if tuple(row[0] for row in rows[: len(names.RESERVED_TOKENS)]) != names.RESERVED_TOKENS:
-        raise DatasetError(f"{path} does not start with {names.RESERVED_TOKENS}: not a vocabulary of this project")
-    return rows
+    with tf.io.gfile.GFile(path, "rb") as handle:
+        text = handle.read().decode("utf-8", errors="replace")
+    try:
+        return parse_vocabulary(text, path)
+    except VocabularyError as error:
+        raise DatasetError(str(error)) from None
 
 
 def read_vocabulary(path: str) -> list[str]:
     """Tokens in id order from a `token<TAB>count` file."""
-    return [row[0] for row in _vocabulary_rows(path)]
+    return [token for token, _ in _vocabulary_rows(path)]
 
 
 def read_token_counts(path: str) -> list[int]:
-    """Training-side token counts in id order; reserved tokens (and any count missing) get 1, never 0."""
-    return [max(1, int(row[1])) if len(row) > 1 and row[1].isdigit() else 1 for row in _vocabulary_rows(path)]
+    """Training-side token counts in id order; reserved tokens (and any count of 0) get 1, never 0."""
+    return [max(1, count) for _, count in _vocabulary_rows(path)]
 
 
 def split_files(dataset_dir: str, split: str) -> list[str]:

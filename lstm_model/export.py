@@ -10,7 +10,7 @@ Signatures of ``MODEL_DIR/export``:
   0-padded) and ``num_tokens`` int32 [batch]: exactly the ids ingest writes.
 
 Cleaning, tokenization, lookup and truncation inside it are the ones training
-used (`lstm_model.preprocessing`), so scoring cannot drift from training.
+used (`textprep.preprocessing`), so scoring cannot drift from training.
 """
 
 from __future__ import annotations
@@ -19,14 +19,14 @@ import keras
 import tensorflow as tf
 
 from lstm_model.config import TrainConfig
-from lstm_model.preprocessing import TextPreprocessor, truncate_ids
 from schemas import names
+from textprep.preprocessing import TextPreprocessor, TextSpec, as_spec, truncate_ids
 
 TEXT_SPEC = tf.TensorSpec([None], tf.string, name="text")
 
 
 def export_model(
-    model: keras.Model, vocabulary: list[str], config: TrainConfig, lowercase: bool, export_dir: str
+    model: keras.Model, vocabulary: list[str], config: TrainConfig, spec: TextSpec | bool, export_dir: str
 ) -> None:
     """Write the raw-text SavedModel for `model` to `export_dir`."""
     if len(vocabulary) != model.get_layer("embedding").input_dim:
@@ -34,7 +34,7 @@ def export_model(
             f"vocabulary has {len(vocabulary)} tokens but the model's embedding has "
             f"{model.get_layer('embedding').input_dim} rows"
         )
-    preprocessor = TextPreprocessor(vocabulary, lowercase=lowercase)
+    preprocessor = TextPreprocessor(vocabulary, spec=as_spec(spec))
     max_tokens, truncate = config.max_tokens, config.truncate
 
     def preprocess(text):

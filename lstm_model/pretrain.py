@@ -69,8 +69,8 @@ def read_pretrained(pretrained_dir: str, flag: str = "--pretrained_dir"):
     """(PretrainConfig, vocabulary) of a language model directory; UserError (naming `flag`) if it is not one."""
     from lstm_model import data
     from lstm_model.config import PretrainConfig
-    from pipelines.common import UserError
     from schemas import names
+    from schemas.cli import UserError
 
     path = Path(pretrained_dir)
     missing = [
@@ -101,8 +101,8 @@ def load_language_model(pretrained_dir: str, weights_file: str = WEIGHTS_FILE):
 
 def _check_init_from(init_from: str, config, vocabulary: list[str]) -> dict:
     """UserError unless `init_from` is a language model of the same vocabulary and shape; returns its metrics."""
-    from pipelines.common import UserError
     from schemas import names
+    from schemas.cli import UserError
 
     earlier_config, earlier_vocabulary = read_pretrained(init_from, "--init_from")
     if earlier_vocabulary != vocabulary:
@@ -162,8 +162,8 @@ def pretrain(
     from lstm_model import data
     from lstm_model.language_model import build_language_model, compile_language_model, window_dataset
     from lstm_model.report import plot_training_curves
-    from pipelines.common import UserError
     from schemas import names
+    from schemas.cli import UserError
 
     vocabulary_path = f"{dataset_dir.rstrip('/')}/{names.VOCAB_FILE}"
     try:
@@ -279,7 +279,7 @@ def pretrain(
 
 def run(argv: list[str] | None = None) -> dict:
     from lstm_model.config import PretrainConfig, resolve_config
-    from pipelines.common import UserError, setup_logging
+    from schemas.cli import UserError, setup_logging
 
     args = build_parser().parse_args(argv)
     setup_logging()
@@ -300,7 +300,7 @@ def run(argv: list[str] | None = None) -> dict:
 
 def main() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from pipelines.common import main_with_user_errors
+    from schemas.cli import main_with_user_errors
 
     sys.exit(main_with_user_errors(run))
 

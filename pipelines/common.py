@@ -15,20 +15,17 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import sys
 from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
+
+from schemas.cli import UserError, main_with_user_errors, setup_logging  # noqa: F401 -- the pipelines' CLI plumbing
 
 QUARANTINE_TAG = "quarantine"
 INPUTS_TAG = "inputs"
 EXCERPT_CHARS = 200  # raw text kept on a quarantine record, for a person to look at
 
 LOGGER = logging.getLogger("lstm_pipeline")
-
-
-class UserError(Exception):
-    """A problem the user can fix (bad path, bad option): one line, no traceback."""
 
 
 def quarantine(record: dict[str, Any] | None, stage: str, reason: str, detail: str = "") -> dict[str, Any]:
@@ -123,24 +120,3 @@ def describe_outputs(output_dir: str, files: list[tuple[str, int]]) -> dict[str,
             "records": records,
         }
     return outputs
-
-
-def setup_logging(verbose: bool = False) -> None:
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-    )
-    # Beam and TF are chatty at INFO; our own progress lines are what users want.
-    for noisy in ("apache_beam", "absl", "tensorflow", "h5py", "matplotlib", "great_expectations"):
-        logging.getLogger(noisy).setLevel(logging.INFO if verbose else logging.WARNING)
-
-
-def main_with_user_errors(run, argv=None) -> int:
-    """Run a CLI entry point; a UserError prints one line and exits 2 (no traceback)."""
-    try:
-        run(argv)
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    return 0

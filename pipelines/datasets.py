@@ -1,6 +1,7 @@
 """Get the default datasets onto local disk (raw data is never modified afterwards).
 
     python -m pipelines.datasets imdb --cache_dir data/raw   # prints the aclImdb folder
+    python -m pipelines.datasets tinyshakespeare              # prints the path of input.txt
 
 Where the IMDB data comes from, in order:
 1. an already extracted ``CACHE_DIR/aclImdb`` (with its ``.complete`` marker);
@@ -27,6 +28,11 @@ IMDB_BYTES = 84_125_825
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_IMDB_TARBALL = REPO_ROOT.parent / "shared" / "data" / "imdb" / "aclImdb.tar.gz"
 SHARED_IMDB_MINI = REPO_ROOT.parent / "shared" / "data" / "imdb" / "mini" / "aclImdb"
+# Tiny Shakespeare (karpathy/char-rnn's corpus, also nanoGPT's shakespeare_char): one 1.1 MB text file.
+SHAKESPEARE_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
+SHAKESPEARE_MD5 = "6fb458f1232090904fb40fe944165e91"
+SHAKESPEARE_BYTES = 1_115_394
+SHARED_SHAKESPEARE = REPO_ROOT.parent / "shared" / "data" / "tinyshakespeare" / "input.txt"
 
 
 def download(url: str, destination: Path, expected_md5: str, expected_bytes: int) -> Path:
@@ -76,10 +82,25 @@ def imdb(cache_dir: Path, tarball: Path | None = None, allow_download: bool = Tr
     return extract(tarball, cache_dir)
 
 
+def tinyshakespeare(cache_dir: Path, allow_download: bool = True) -> Path:
+    """Path of tiny Shakespeare's input.txt: ../shared's copy, else one downloaded into cache_dir and checked."""
+    if SHARED_SHAKESPEARE.is_file():
+        return SHARED_SHAKESPEARE
+    target = cache_dir / "tinyshakespeare" / "input.txt"
+    if target.is_file():
+        return target
+    if not allow_download:
+        raise UserError(f"no tiny Shakespeare at {SHARED_SHAKESPEARE} or {target}, and downloads are off")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return download(SHAKESPEARE_URL, target, SHAKESPEARE_MD5, SHAKESPEARE_BYTES)
+
+
 def run(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m pipelines.datasets", description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "dataset", choices=["imdb", "imdb-mini"], help="imdb: full 50k+50k; imdb-mini: the 1,496-file slice"
+        "dataset",
+        choices=["imdb", "imdb-mini", "tinyshakespeare"],
+        help="imdb: full 50k+50k; imdb-mini: the 1,496-file slice; tinyshakespeare: the 1.1 MB char-rnn corpus",
     )
     parser.add_argument(
         "--cache_dir",
@@ -95,6 +116,9 @@ def run(argv: list[str] | None = None) -> None:
         if not SHARED_IMDB_MINI.is_dir():
             raise UserError(f"{SHARED_IMDB_MINI} not found; use `imdb` for the full data set")
         print(SHARED_IMDB_MINI)
+        return
+    if args.dataset == "tinyshakespeare":
+        print(os.fspath(tinyshakespeare(Path(args.cache_dir), allow_download=not args.no_download)))
         return
     tarball = Path(args.tarball) if args.tarball else None
     print(os.fspath(imdb(Path(args.cache_dir), tarball, allow_download=not args.no_download)))

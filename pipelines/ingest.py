@@ -2,6 +2,11 @@
 
     python -m pipelines.ingest --input ../shared/data/imdb/mini/aclImdb \\
         --input_format aclimdb --output_dir data/processed/imdb_mini
+    python -m pipelines.ingest --task language_model --input ../shared/data/tinyshakespeare/input.txt \\
+        --input_format text --tokenizer char --split_by position --test_fraction 0 --output_dir data/processed/shakespeare
+
+The task (`--task`, see pipelines/tasks/) says what a record holds and how it is
+checked, split and written; everything else here is shared by every task.
 
 Writes to --output_dir:
 
@@ -32,13 +37,13 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines import common, sinks, sources, spill, transforms, validation
+from pipelines import common, runs, sinks, sources, spill, tasks, transforms, validation
 from pipelines.common import QUARANTINE_TAG, UserError
 from schemas import names, reasons
-from schemas import tfrecord as tfrecord_schema
+from textprep import vocabulary as vocabulary_format
+from textprep.preprocessing import TextSpec
 
 LOGGER = logging.getLogger("lstm_pipeline")
-RUN_SUMMARY_FILE = "_run_summary.json"
 PIPELINE_VERSION = "1"
 
 
@@ -48,6 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Raw text -> cleaned, validated, deduplicated TFRecords with a vocabulary and a manifest.",
         epilog="Unrecognised flags go to Beam's PipelineOptions (e.g. --runner DataflowRunner, "
         "--direct_num_workers 2 --direct_running_mode multi_processing).",
+    )
+    parser.add_argument(
+        "--task",
+        default=names.TASK_CLASSIFICATION,
+        choices=tasks.available(),
+        help="What the dataset is for: decides the record fields, checks, splits and features (default: %(default)s).",
     )
     io_group = parser.add_argument_group("input and output")
     io_group.add_argument("--input", required=True, help="Folder, file or glob (local or gs://).")
@@ -79,15 +90,36 @@ def build_parser() -> argparse.ArgumentParser:
         help="Encoding tried when --encoding fails (e.g. cp1252); such records are kept and counted as repaired.",
     )
 
-    clean_group = parser.add_argument_group("cleaning and checks")
+    clean_group = parser.add_argument_group(
+        "cleaning, tokenizer and checks (defaults depend on the task: classification lowercases words with markup "
+        "stripped; a language model keeps case, and with characters keeps the text's layout)"
+    )
+    clean_group.add_argument("--lowercase", dest="lowercase", action="store_const", const=True, help="Lowercase.")
+    clean_group.add_argument("--no_lowercase", dest="lowercase", action="store_const", const=False, help="Keep case.")
     clean_group.add_argument(
-        "--no_lowercase", dest="lowercase", action="store_false", help="Keep case (default: lowercase)."
+        "--strip_html", dest="strip_html", action="store_const", const=True, help="Remove tags, decode entities."
+    )
+    clean_group.add_argument(
+        "--no_strip_html", dest="strip_html", action="store_const", const=False, help="Keep markup as text."
+    )
+    clean_group.add_argument(
+        "--whitespace",
+        default=None,
+        choices=names.WHITESPACE_MODES,
+        help="collapse: every whitespace run -> one space; lines: keep line breaks; keep: only CRLF/CR -> LF.",
+    )
+    clean_group.add_argument(
+        "--tokenizer",
+        default=None,
+        choices=names.TOKENIZERS,
+        help="word: words and punctuation; char: Unicode characters; wordpiece: subwords learned on the training "
+        "side (task default: word for classification, char for a language model).",
     )
     clean_group.add_argument(
         "--max_chars",
         type=int,
-        default=transforms.DEFAULT_MAX_CHARS,
-        help="Quarantine texts longer than this many characters (default: %(default)s).",
+        default=None,
+        help="Quarantine texts longer than this many characters (default: 100000; language model: 50000000).",
     )
 
     split_group = parser.add_argument_group("splits and vocabulary")
@@ -100,8 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
     split_group.add_argument(
         "--test_fraction",
         type=float,
-        default=0.2,
-        help="Share of labelled records without a given split sent to test (default: %(default)s).",
+        default=None,
+        help="Share of records without a given split sent to test (default: 0.2; language model: 0).",
     )
     split_group.add_argument(
         "--vocab_size",
@@ -112,8 +144,14 @@ def build_parser() -> argparse.ArgumentParser:
     split_group.add_argument(
         "--min_count",
         type=int,
-        default=2,
-        help="Minimum training-side count of a vocabulary token (default: %(default)s).",
+        default=None,
+        help="Minimum training-side count of a vocabulary token (default: 2; character vocabularies: 1).",
+    )
+    split_group.add_argument(
+        "--vocabulary",
+        default=None,
+        help="Reuse the vocabulary and text settings of this dataset or model directory (its vocab.tsv and "
+        "preprocessing) instead of building one, so ids mean the same as there (transfer learning).",
     )
     split_group.add_argument(
         "--vocab_splits",
@@ -143,30 +181,22 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.1,
         help="Warn above this out-of-vocabulary rate in validation/test (default: %(default)s).",
     )
-    check_group.add_argument(
-        "--min_label_share",
-        type=float,
-        default=0.2,
-        help="Warn if the train split's positive share is below this (default: %(default)s).",
-    )
-    check_group.add_argument(
-        "--max_label_share",
-        type=float,
-        default=0.8,
-        help="Warn if the train split's positive share is above this (default: %(default)s).",
-    )
+    for name in tasks.available():
+        tasks.get(name).add_ingest_flags(parser)
     return parser
 
 
-def validate_args(args: argparse.Namespace) -> None:
+def validate_args(args: argparse.Namespace) -> tasks.Task:
+    """Checks the options and fills in the task's defaults (args.spec, the TextSpec, too); returns the task."""
+    task = tasks.get(args.task)
+    if args.test_fraction is None:
+        args.test_fraction = task.default_test_fraction
+    if args.max_chars is None:
+        args.max_chars = task.default_max_chars
     if not 0.0 <= args.validation_fraction < 1.0:
         raise UserError(f"--validation_fraction must be in [0, 1), got {args.validation_fraction}")
     if not 0.0 <= args.test_fraction < 1.0:
         raise UserError(f"--test_fraction must be in [0, 1), got {args.test_fraction}")
-    if args.vocab_size <= len(names.RESERVED_TOKENS):
-        raise UserError(f"--vocab_size must exceed {len(names.RESERVED_TOKENS)}, got {args.vocab_size}")
-    if args.min_count < 1:
-        raise UserError(f"--min_count must be >= 1, got {args.min_count}")
     if args.max_chars < 1:
         raise UserError(f"--max_chars must be >= 1, got {args.max_chars}")
     splits = [s.strip() for s in args.vocab_splits.split(",") if s.strip()]
@@ -186,110 +216,133 @@ def validate_args(args: argparse.Namespace) -> None:
     for flag in ("max_quarantine_rate", "max_duplicate_rate", "max_oov_rate", "min_label_share", "max_label_share"):
         if not 0.0 <= getattr(args, flag) <= 1.0:
             raise UserError(f"--{flag} must be in [0, 1], got {getattr(args, flag)}")
+    task.check_args(args)
+    if args.vocabulary:
+        args.spec, args.given_vocabulary = read_given_vocabulary(args.vocabulary, task.text_spec(args), args)
+    else:
+        args.spec, args.given_vocabulary = task.text_spec(args), None
+    if args.min_count is None:
+        args.min_count = 1 if args.spec.tokenizer == "char" else 2
+    if args.min_count < 1:
+        raise UserError(f"--min_count must be >= 1, got {args.min_count}")
+    if args.vocab_size <= len(args.spec.reserved_tokens):
+        raise UserError(f"--vocab_size must exceed {len(args.spec.reserved_tokens)}, got {args.vocab_size}")
+    return task
 
 
-def _example_of(record: dict[str, Any]) -> tuple[str, bytes]:
-    # Sorted by a hash of the id: a fixed order (same bytes on every rerun) that
-    # does not group labels together the way "train/neg/..." < "train/pos/..." would.
-    order = hashlib.sha256(record["id"].encode("utf-8")).hexdigest()[:16] + record["id"]
-    return order, tfrecord_schema.make_example(record["id"], record["token_ids"], record["label"])
+def read_given_vocabulary(directory: str, default_spec: TextSpec, args: argparse.Namespace):
+    """(TextSpec, [(token, count)]) of a dataset or model directory given by --vocabulary.
+
+    The text settings come with the vocabulary (ids only mean the same under the same cleaning and
+    tokenizer); an explicitly given flag that contradicts them is an error, not silently overridden.
+    """
+    directory = directory.rstrip("/")
+    vocab_path = common.join(directory, names.VOCAB_FILE)
+    settings = None
+    for file_name in (names.MANIFEST_FILE, names.MODEL_INFO_FILE):
+        path = common.join(directory, file_name)
+        if common.exists(path):
+            try:
+                settings = common.read_json(path).get("preprocessing")
+            except (ValueError, OSError) as error:
+                raise UserError(f"--vocabulary: cannot read {path}: {error}") from None
+            break
+    if settings is None or not common.exists(vocab_path):
+        raise UserError(
+            f"--vocabulary {directory}: expected a dataset or model directory with vocab.tsv and a manifest"
+        )
+    try:
+        with FileSystems.open(vocab_path) as handle:
+            rows = vocabulary_format.parse_vocabulary(handle.read().decode("utf-8"), vocab_path)
+        spec = TextSpec.from_dict(
+            {**settings, "reserved_tokens": vocabulary_format.reserved_prefix([t for t, _ in rows])}
+        )
+    except (ValueError, UnicodeDecodeError) as error:
+        raise UserError(f"--vocabulary: {error}") from None
+    given = {"lowercase": args.lowercase, "strip_html": args.strip_html, "whitespace": args.whitespace}
+    given["tokenizer"] = args.tokenizer
+    for field, value in given.items():
+        if value is not None and value != getattr(spec, field):
+            raise UserError(
+                f"--{field} {value} contradicts the vocabulary in {directory} ({field}={getattr(spec, field)})"
+            )
+    # A classifier can use a language model's vocabulary (its extra [BOS]/[EOS] ids are never seen), not the reverse.
+    needed = default_spec.reserved_tokens
+    if spec.reserved_tokens[: len(needed)] != needed:
+        raise UserError(
+            f"--vocabulary {directory} reserves {list(spec.reserved_tokens)}; --task {args.task} needs "
+            f"{list(needed)} first"
+        )
+    return spec, rows
 
 
 def _write_vocabulary(vocabulary: list[tuple[str, int]], path: str) -> str:
     with FileSystems.create(path) as handle:
-        handle.write("".join(f"{token}\t{count}\n" for token, count in vocabulary).encode("utf-8"))
+        handle.write(vocabulary_format.format_vocabulary(vocabulary).encode("utf-8"))
     return path
-
-
-def _write_inputs(inputs: list[tuple[str, str, int]], path: str) -> str:
-    with FileSystems.create(path) as handle:
-        handle.write("".join(f"{p}\t{sha}\t{size}\n" for p, sha, size in sorted(inputs)).encode("utf-8"))
-    return path
-
-
-def _summary(
-    _, stats, reasons_count, records_in, written, vocabulary_size, input_files, repaired, raw_rows, cleaned_rows
-):
-    return {
-        "repaired": dict(sorted(repaired.items())),
-        "validation_rows": {"raw_rows": raw_rows, "cleaned_dataset": cleaned_rows},
-        "splits": stats,
-        "quarantine": {"total": sum(reasons_count.values()), "by_reason": dict(sorted(reasons_count.items()))},
-        "records_in": records_in,
-        "vocabulary_size": vocabulary_size,
-        "input_files": input_files,
-        "written": sorted([list(item) for item in written]),
-    }
-
-
-def _cleaned_row_features(record: dict[str, Any]) -> dict[str, Any]:
-    label = record["label"]
-    return {
-        "id": record["id"],
-        "num_tokens": len(record["token_ids"]),
-        "label": None if label == names.UNLABELED else names.LABELS[label],
-    }
 
 
 def validate_run(
-    args: argparse.Namespace, manifest: dict[str, Any], row_results: dict[str, Any]
+    task: tasks.Task, args: argparse.Namespace, manifest: dict[str, Any], row_results: dict[str, Any]
 ) -> list[dict[str, Any]]:
-    """Evaluate the raw-rows and cleaned-dataset suites; writes validation.json/html."""
+    """Evaluate the raw-rows and dataset suites; writes validation.json/html."""
     counts = manifest["counts"]
     by_reason = manifest["quarantine"]["by_reason"]
     duplicates = sum(
         by_reason.get(r, 0) for r in (reasons.DUPLICATE_ID, reasons.DUPLICATE_TEXT, reasons.DUPLICATE_OF_TEST)
     )
     records_in = max(counts["records_in"], 1)
-    splits = manifest["splits"]
-    train_labels = splits[names.SPLIT_TRAIN]["labels"]
-    train_labelled = sum(v for k, v in train_labels.items() if k != "unlabeled")
-    options = vars(args)
+    options = suite_options(task, args)
     raw_report = validation.evaluate(
-        validation.load_suite("raw_rows", options),
+        validation.load_suite(task.raw_suite, options),
         row_results["raw_rows"],
         {"quarantine_rate": counts["quarantined"] / records_in, "duplicate_rate": duplicates / records_in},
     )
-    cleaned_report = validation.evaluate(
-        validation.load_suite("cleaned_dataset", options),
-        row_results["cleaned_dataset"],
-        {
-            "train_records": splits[names.SPLIT_TRAIN]["records"],
-            "validation_records": splits[names.SPLIT_VALIDATION]["records"],
-            "train_positive_share": train_labels.get(names.LABELS[1], 0) / train_labelled if train_labelled else None,
-            "validation_oov_rate": splits[names.SPLIT_VALIDATION]["oov_rate"],
-            "test_oov_rate": splits[names.SPLIT_TEST]["oov_rate"],
-        },
+    dataset_report = validation.evaluate(
+        validation.load_suite(task.dataset_suite, options),
+        row_results["dataset"],
+        task.dataset_figures(manifest["splits"]),
     )
-    reports = [raw_report, cleaned_report]
+    reports = [raw_report, dataset_report]
     validation.write_report(args.output_dir, f"Ingest validation: {args.input}", reports)
     return reports
 
 
-def build_pipeline(pipeline: beam.Pipeline, args: argparse.Namespace) -> None:
+def suite_options(task: tasks.Task, args: argparse.Namespace) -> dict[str, Any]:
+    """What "$name" thresholds in the suites may refer to: the options, and the task's label set."""
+    return {**vars(args), "labels": list(task.labels)}
+
+
+def build_pipeline(pipeline: beam.Pipeline, args: argparse.Namespace, task: tasks.Task) -> None:
     """Adds the ingest steps to `pipeline` (labelled, so Dataflow's graph reads like this)."""
     out = args.output_dir
+    spec = args.spec
     columns = sources.ColumnNames(args.text_column, args.label_column, args.id_column, args.split_column)
-    read = pipeline | "Read" >> sources.ReadRawRecords(args.input, args.input_format, columns)
+    read = pipeline | "Read" >> sources.ReadRawRecords(args.input, args.input_format, columns, encoding=args.encoding)
     checked = read["records"] | "CheckRows" >> transforms.CheckRows(
-        args.max_chars, require_label=True, encoding=args.encoding, fallback_encoding=args.fallback_encoding
+        args.max_chars,
+        encoding=args.encoding,
+        fallback_encoding=args.fallback_encoding,
+        **task.check_rows_options(args),
     )
-    cleaned = checked.records | "CleanText" >> transforms.CleanText(args.lowercase)
+    cleaned = checked.records | "CleanText" >> transforms.CleanText(spec)
     deduped = cleaned.records | "DropDuplicates" >> transforms.DropDuplicates(common.join(out, "dedupe"))
-    validation_fraction, test_fraction = args.validation_fraction, args.test_fraction
-    split = deduped["records"] | "AssignSplit" >> beam.Map(transforms.assign_split, validation_fraction, test_fraction)
+    split = deduped["records"] | "AssignSplit" >> beam.FlatMap(task.split, args)
 
-    vocab_splits = set(args.vocab_splits)
-    vocabulary = (
-        split
-        | "TrainingSide" >> beam.Filter(lambda r: r["split"] in vocab_splits)
-        | "BuildVocabulary" >> transforms.BuildVocabulary(args.vocab_size, args.min_count, args.lowercase)
-    )
+    if args.given_vocabulary is not None:
+        vocabulary = pipeline | "GivenVocabulary" >> beam.Create([args.given_vocabulary])
+    else:
+        vocab_splits = set(args.vocab_splits)
+        vocabulary = (
+            split
+            | "TrainingSide" >> beam.Filter(lambda r: r["split"] in vocab_splits)
+            | "BuildVocabulary" >> transforms.BuildVocabulary(args.vocab_size, args.min_count, spec)
+        )
     with_ids = (
         split
         # The records wait for the vocabulary on disk, not in the runner's memory.
         | "WaitForVocabulary" >> spill.SpillUntil(common.join(out, "vocabulary"), after=vocabulary)
-        | "ToTokenIds" >> transforms.ToTokenIds(vocabulary, args.lowercase)
+        | "ToTokenIds" >> transforms.ToTokenIds(vocabulary, spec)
     )
 
     written = []
@@ -297,7 +350,7 @@ def build_pipeline(pipeline: beam.Pipeline, args: argparse.Namespace) -> None:
     for split_name, records in zip(names.SPLITS, by_split, strict=True):
         written.append(
             records
-            | f"Example[{split_name}]" >> beam.Map(_example_of)
+            | f"Example[{split_name}]" >> beam.Map(task.example)
             | f"Write[{split_name}]"
             >> sinks.WriteSortedShards(
                 common.join(out, split_name, "data"), names.TFRECORD_SUFFIX, records_per_shard=args.records_per_shard
@@ -312,81 +365,57 @@ def build_pipeline(pipeline: beam.Pipeline, args: argparse.Namespace) -> None:
     ) | "AllQuarantine" >> beam.Flatten()
     written.append(quarantined | "Quarantine" >> sinks.WriteQuarantine(out))
     vocab_path = vocabulary | "WriteVocabulary" >> beam.Map(_write_vocabulary, common.join(out, names.VOCAB_FILE))
-    inputs_path = (
-        read[common.INPUTS_TAG]
-        | "InputList" >> beam.combiners.ToList()
-        | "WriteInputs" >> beam.Map(_write_inputs, common.join(out, names.INPUTS_FILE))
-    )
+    inputs_file = read[common.INPUTS_TAG] | "WriteInputList" >> runs.WriteInputList(out)
 
-    stats = with_ids | "DatasetStats" >> beam.CombineGlobally(transforms.DatasetStatsFn())
-    options = vars(args)
+    options = suite_options(task, args)
     raw_rows = (
         read["records"]
         | "RawRowFeatures" >> beam.Map(validation.raw_row_features)
-        | "ValidateRawRows" >> validation.ValidateRows(validation.load_suite("raw_rows", options))
+        | "ValidateRawRows" >> validation.ValidateRows(validation.load_suite(task.raw_suite, options))
     )
-    cleaned_rows = (
+    dataset_rows = (
         with_ids
-        | "CleanedRowFeatures" >> beam.Map(_cleaned_row_features)
-        | "ValidateCleanedRows" >> validation.ValidateRows(validation.load_suite("cleaned_dataset", options))
+        | "DatasetRowFeatures" >> beam.Map(task.dataset_row)
+        | "ValidateDatasetRows" >> validation.ValidateRows(validation.load_suite(task.dataset_suite, options))
     )
-    repaired = transforms.count_repairs(checked.records)
-    reasons_count = transforms.count_by_reason(quarantined)
-    records_in = (
-        (read["records"], read[QUARANTINE_TAG])
-        | "AllRead" >> beam.Flatten()
-        | "CountIn" >> beam.combiners.Count.Globally()
+    # Pieces of a document cut into splits beyond its first: records out - these = documents.
+    pieces = (
+        with_ids
+        | "ExtraPieces" >> beam.Filter(lambda r: r.get("continues", False))
+        | "CountPieces" >> beam.combiners.Count.Globally()
     )
-    input_files = read[common.INPUTS_TAG] | "CountFiles" >> beam.combiners.Count.Globally()
-    all_written = tuple(written) | "AllWritten" >> beam.Flatten() | "WrittenList" >> beam.combiners.ToList()
-    # Wait for the vocabulary and input list to be written before the summary.
-    done = (
-        (vocab_path, inputs_path)
-        | "SideFilesDone" >> beam.Flatten()
-        | "CountSideFiles" >> beam.combiners.Count.Globally()
-    )
-    (
-        pipeline
-        | "SummaryTrigger" >> beam.Create([None])
-        | "Summary"
-        >> beam.Map(
-            _summary,
-            stats=beam.pvalue.AsSingleton(stats),
-            reasons_count=beam.pvalue.AsSingleton(reasons_count),
-            records_in=beam.pvalue.AsSingleton(records_in),
-            written=beam.pvalue.AsSingleton(all_written),
-            vocabulary_size=beam.pvalue.AsSingleton(vocabulary | "VocabSize" >> beam.Map(len)),
-            input_files=beam.pvalue.AsSingleton(input_files),
-            repaired=beam.pvalue.AsSingleton(repaired),
-            raw_rows=beam.pvalue.AsSingleton(raw_rows),
-            cleaned_rows=beam.pvalue.AsSingleton(cleaned_rows),
-        )
-        | "WaitSideFiles" >> beam.Map(lambda summary, _: summary, beam.pvalue.AsSingleton(done))
-        | "WriteSummary" >> beam.Map(lambda summary: common.write_json(common.join(out, RUN_SUMMARY_FILE), summary))
+    pipeline | "WriteRunSummary" >> runs.WriteRunSummary(
+        out,
+        splits=with_ids | "DatasetStats" >> beam.CombineGlobally(transforms.DatasetStatsFn(task.labels)),
+        quarantine=transforms.count_by_reason(quarantined) | "QuarantineSummary" >> beam.Map(runs.quarantine_summary),
+        records_in=runs.records_in(read),
+        extra_pieces=pieces,
+        written=runs.collect_written("All", written),
+        vocabulary_size=vocabulary | "VocabSize" >> beam.Map(len),
+        # Written before the summary: the manifest describes them.
+        vocabulary_file=vocab_path,
+        inputs_file=inputs_file,
+        repaired=transforms.count_repairs(checked.records)
+        | "SortRepairs" >> beam.Map(lambda r: dict(sorted(r.items()))),
+        raw_rows=raw_rows,
+        dataset_rows=dataset_rows,
     )
 
 
-def write_manifest(args: argparse.Namespace, beam_args: list[str], seconds: float) -> dict[str, Any]:
+def write_manifest(task: tasks.Task, args: argparse.Namespace, beam_args: list[str], seconds: float) -> dict[str, Any]:
     """Reads the run summary, adds checksums and options, writes manifest.json."""
     out = args.output_dir
-    summary_path = common.join(out, RUN_SUMMARY_FILE)
-    summary = common.read_json(summary_path)
-    FileSystems.delete([summary_path])
+    summary = runs.read_summary(out)
     files = [(path, n) for path, n in summary["written"]]
-    files += [
-        (common.join(out, names.VOCAB_FILE), summary["vocabulary_size"]),
-        (common.join(out, names.INPUTS_FILE), summary["input_files"]),
-    ]
+    files += [(summary["vocabulary_file"], summary["vocabulary_size"]), tuple(summary["inputs_file"])]
     outputs = common.describe_outputs(out, files)
-    splits = {
-        name: summary["splits"].get(
-            name, {"records": 0, "labels": {}, "tokens": 0, "oov_rate": 0.0, "token_length": {}}
-        )
-        for name in names.SPLITS
-    }
+    empty = {"records": 0, "labels": {}, "tokens": 0, "oov_rate": 0.0, "token_length": {}}
+    splits = {name: summary["splits"].get(name, empty) for name in names.SPLITS}
     records_out = sum(split["records"] for split in splits.values())
     quarantined = summary["quarantine"]["total"]
-    options = {k: v for k, v in sorted(vars(args).items()) if k not in ("overwrite",)}
+    documents_out = records_out - summary["extra_pieces"]
+    hidden = ("overwrite", "spec", "given_vocabulary")
+    options = {k: v for k, v in sorted(vars(args).items()) if k not in hidden}
     deterministic = {
         "pipeline_version": PIPELINE_VERSION,
         "options": {k: v for k, v in options.items() if k not in ("output_dir",)},
@@ -396,41 +425,38 @@ def write_manifest(args: argparse.Namespace, beam_args: list[str], seconds: floa
     fingerprint = hashlib.sha256(json.dumps(deterministic, sort_keys=True).encode("utf-8")).hexdigest()
     manifest = {
         "kind": "dataset",
-        "task": "classification",
+        "task": task.name,
         "pipeline_version": PIPELINE_VERSION,
         "dataset_fingerprint": fingerprint,
-        "labels": list(names.LABELS),
-        "preprocessing": {"lowercase": args.lowercase, "definition": "lstm_model.preprocessing.TextPreprocessor"},
+        **task.manifest_fields(args),
+        "preprocessing": {**args.spec.to_dict(), "definition": "textprep.preprocessing.TextPreprocessor"},
         "vocabulary": {
             "file": names.VOCAB_FILE,
             "size": summary["vocabulary_size"],
             "splits": args.vocab_splits,
             "min_count": args.min_count,
+            "tokenizer": args.spec.tokenizer,
+            "from": args.vocabulary,
         },
         "splits": splits,
         "quarantine": summary["quarantine"],
         "counts": {
-            "input_files": summary["input_files"],
+            "input_files": summary["inputs_file"][1],
             "records_in": summary["records_in"],
             "records_out": records_out,
+            # A document cut into train/validation/test pieces (--split_by position) is one record in, several out.
+            "documents_out": documents_out,
             "quarantined": quarantined,
-            "balanced": summary["records_in"] == records_out + quarantined,
+            "balanced": summary["records_in"] == documents_out + quarantined,
         },
         "options": options,
         "beam_args": beam_args,
         "outputs": outputs,
         "run": {"seconds": round(seconds, 1), "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
     }
-    reports = validate_run(args, manifest, summary["validation_rows"])
+    reports = validate_run(task, args, manifest, {"raw_rows": summary["raw_rows"], "dataset": summary["dataset_rows"]})
     manifest["repaired"] = summary["repaired"]
-    manifest["validation"] = {
-        "success": all(r["success"] for r in reports),
-        "critical_failures": [
-            f"{e['type']}({e['column']}): {e['observed']}" for r in reports for e in r["critical_failures"]
-        ],
-        "warnings": [f"{e['type']}({e['column']}): {e['observed']}" for r in reports for e in r["warnings"]],
-        "report": validation.VALIDATION_HTML,
-    }
+    manifest["validation"] = runs.validation_block(reports)
     common.write_json(common.join(out, names.MANIFEST_FILE), manifest)
     manifest["_reports"] = reports
     return manifest
@@ -439,8 +465,13 @@ def write_manifest(args: argparse.Namespace, beam_args: list[str], seconds: floa
 def print_report(manifest: dict[str, Any]) -> None:
     counts = manifest["counts"]
     lines = [
-        f"ingest finished in {manifest['run']['seconds']} s: {counts['input_files']} input files, "
-        f"{counts['records_in']} records in = {counts['records_out']} written + {counts['quarantined']} quarantined"
+        f"ingest ({manifest['task']}) finished in {manifest['run']['seconds']} s: {counts['input_files']} input files, "
+        f"{counts['records_in']} records in = {counts['documents_out']} written + {counts['quarantined']} quarantined"
+        + (
+            f" ({counts['records_out']} records after cutting into splits)"
+            if counts["records_out"] != counts["documents_out"]
+            else ""
+        )
         + ("" if counts["balanced"] else "  ** COUNTS DO NOT BALANCE **"),
     ]
     for name, split in manifest["splits"].items():
@@ -448,8 +479,8 @@ def print_report(manifest: dict[str, Any]) -> None:
             labels = ", ".join(f"{k} {v}" for k, v in split["labels"].items())
             length = split["token_length"]
             lines.append(
-                f"  {name:<10} {split['records']:>7} records ({labels}); OOV {split['oov_rate']:.2%}; "
-                f"tokens p50 {length.get('p50')} p95 {length.get('p95')} max {length.get('max')}"
+                f"  {name:<10} {split['records']:>7} records{f' ({labels})' if labels else ''}, {split['tokens']} tokens; "
+                f"OOV {split['oov_rate']:.2%}; tokens p50 {length.get('p50')} p95 {length.get('p95')} max {length.get('max')}"
             )
     for reason, n in manifest["quarantine"]["by_reason"].items():
         lines.append(f"  quarantined {reason}: {n}")
@@ -461,7 +492,8 @@ def print_report(manifest: dict[str, Any]) -> None:
         f" ({len(checks['critical_failures'])} critical, {len(checks['warnings'])} warnings) -> {checks['report']}"
     )
     lines.append(
-        f"  vocabulary: {manifest['vocabulary']['size']} tokens; manifest: {manifest['dataset_fingerprint'][:12]}"
+        f"  vocabulary: {manifest['vocabulary']['size']} {manifest['vocabulary']['tokenizer']} tokens; "
+        f"manifest: {manifest['dataset_fingerprint'][:12]}"
     )
     print("\n".join(lines), flush=True)
 
@@ -471,20 +503,17 @@ def run(argv: list[str] | None = None, save_main_session: bool = False) -> dict[
     parser = build_parser()
     args, beam_args = parser.parse_known_args(argv)
     common.setup_logging()
-    validate_args(args)
+    task = validate_args(args)
     common.prepare_output_dir(args.output_dir, args.overwrite)
     options = PipelineOptions(beam_args, save_main_session=save_main_session)
-    LOGGER.info("ingest %s (%s) -> %s", args.input, args.input_format, args.output_dir)
+    LOGGER.info("ingest %s (%s, task %s) -> %s", args.input, args.input_format, task.name, args.output_dir)
     started = time.monotonic()
     with beam.Pipeline(options=options) as pipeline:
-        build_pipeline(pipeline, args)
-    manifest = write_manifest(args, beam_args, time.monotonic() - started)
+        build_pipeline(pipeline, args, task)
+    manifest = write_manifest(task, args, beam_args, time.monotonic() - started)
     reports = manifest.pop("_reports")
     print_report(manifest)
-    if not manifest["counts"]["balanced"]:
-        raise UserError("records in != records out + quarantined; see manifest.json counts")
-    validation.log_warnings(reports)
-    validation.raise_on_critical(reports, common.join(args.output_dir, validation.VALIDATION_HTML))
+    runs.finish(args.output_dir, manifest["counts"], reports)
     return manifest
 
 

@@ -21,172 +21,47 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import hashlib
 import logging
 import sys
 import time
-from collections.abc import Iterable, Sequence
 from typing import Any
 
 import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
-from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult, RunInference
+from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines import common, sinks, sources, transforms, validation
+from pipelines import common, runs, sinks, sources, tasks, transforms, validation
 from pipelines.common import QUARANTINE_TAG, UserError
-from schemas import arrow, names, reasons
+from pipelines.inference import SignatureModelHandler, check_blessing, length_sorted_calls, load_model_info
+from schemas import names
+
+__all__ = ["check_blessing", "length_sorted_calls", "load_model_info", "run"]
 
 LOGGER = logging.getLogger("lstm_pipeline")
-RUN_SUMMARY_FILE = "_run_summary.json"
-
-
-def length_sorted_calls(texts: Sequence[str], size: int) -> list[list[int]]:
-    """Indices of `texts` cut into model calls of `size` texts of similar length (0 or >= len: one call).
-
-    A model call pads every text to the longest one in it and the LSTM runs over the padding
-    too; calls of texts sorted by characters (a proxy for tokens) cut the padded steps.
-    """
-    if not 0 < size < len(texts):
-        return [list(range(len(texts)))] if texts else []
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    return [order[start : start + size] for start in range(0, len(order), size)]
-
-
-class RawTextModelHandler(ModelHandler[str, PredictionResult, Any]):
-    """RunInference handler for the exported SavedModel: a batch of raw strings per call.
-
-    Example: str (raw text). Inference: {"probability": float, "label_id": int,
-    "num_tokens": int, "num_oov": int}.
-    """
-
-    def __init__(self, export_dir: str, min_batch_size: int = 16, max_batch_size: int = 1024, bucket_size: int = 64):
-        super().__init__(min_batch_size=min_batch_size, max_batch_size=max_batch_size)
-        self.export_dir = export_dir
-        # Texts per model call inside a batch (see length_sorted_calls); 0 = the whole batch in one call.
-        self.bucket_size = bucket_size
-        self._progress = None  # created on the worker, in run_inference
-
-    def load_model(self):
-        from lstm_model.export import load_exported
-
-        return load_exported(self.export_dir).signatures[names.SERVING_SIGNATURE]
-
-    def run_inference(self, batch: Sequence[str], model, inference_args=None) -> Iterable[PredictionResult]:
-        import numpy as np
-        import tensorflow as tf
-
-        texts = list(batch)
-        if not texts:
-            return []
-        if self._progress is None:
-            self._progress = transforms.ProgressLog("scored")
-        self._progress.add(len(texts))
-        columns: dict[str, np.ndarray] = {}
-        for rows in length_sorted_calls(texts, self.bucket_size):  # results go back in batch order
-            outputs = model(text=tf.constant([texts[i] for i in rows], dtype=tf.string))
-            for key in ("probability", "label_id", "num_tokens", "num_oov"):
-                values = outputs[key].numpy()
-                columns.setdefault(key, np.empty(len(texts), values.dtype))[rows] = values
-        probability, label_id = columns["probability"], columns["label_id"]
-        num_tokens, num_oov = columns["num_tokens"], columns["num_oov"]
-        return [
-            PredictionResult(
-                text,
-                {"probability": float(p), "label_id": int(label), "num_tokens": int(n), "num_oov": int(o)},
-                self.export_dir,
-            )
-            for text, p, label, n, o in zip(batch, probability, label_id, num_tokens, num_oov, strict=True)
-        ]
-
-    def get_num_bytes(self, batch: Sequence[str]) -> int:
-        return sum(len(text.encode("utf-8")) for text in batch)
-
-    def get_metrics_namespace(self) -> str:
-        return "lstm_score"
-
-
-def load_model_info(model_dir: str) -> dict[str, Any]:
-    """model_info.json of a trained model, checked for what scoring needs (UserError if not)."""
-    model_dir = model_dir.rstrip("/")
-    info_path = common.join(model_dir, names.MODEL_INFO_FILE)
-    if not common.exists(model_dir):
-        raise UserError(f"--model_dir {model_dir} does not exist")
-    if not common.exists(info_path):
-        raise UserError(
-            f"--model_dir {model_dir} has no {names.MODEL_INFO_FILE}: not a trained model directory (run make train)"
-        )
-    try:
-        info = common.read_json(info_path)
-    except (ValueError, OSError) as error:
-        raise UserError(f"cannot read {info_path}: {error}") from None
-    if not common.exists(common.join(model_dir, names.MODEL_EXPORT_DIR, "saved_model.pb")):
-        raise UserError(f"--model_dir {model_dir} has no exported model ({names.MODEL_EXPORT_DIR}/saved_model.pb)")
-    vocab_path = common.join(model_dir, names.VOCAB_FILE)
-    if not common.exists(vocab_path):
-        raise UserError(f"--model_dir {model_dir} is missing its vocabulary ({names.VOCAB_FILE})")
-    with FileSystems.open(vocab_path) as handle:
-        vocabulary_size = sum(1 for line in handle.read().decode("utf-8").splitlines() if line)
-    if vocabulary_size != info.get("vocabulary_size"):
-        raise UserError(
-            f"{vocab_path} has {vocabulary_size} tokens but the model was trained with "
-            f"{info.get('vocabulary_size')}: the vocabulary does not belong to this model"
-        )
-    with FileSystems.open(info_path) as handle:
-        info["_model_info_sha256"] = hashlib.sha256(handle.read()).hexdigest()
-    return info
-
-
-def check_blessing(model_dir: str, info: dict[str, Any], allow_unblessed: bool = False) -> bool:
-    """True if MODEL_DIR/blessing.json blesses this model version; else UserError, or a warning with --allow_unblessed."""
-    path = common.join(model_dir.rstrip("/"), names.MODEL_BLESSING_FILE)
-    try:
-        blessing = common.read_json(path) if common.exists(path) else None
-    except (ValueError, OSError) as error:
-        raise UserError(f"cannot read {path}: {error}") from None
-    if blessing is None:
-        problem = f"--model_dir {model_dir} has no {names.MODEL_BLESSING_FILE} (run python -m lstm_model.report --model_dir {model_dir})"
-    elif blessing.get("model_version") not in (None, info.get("model_version")):
-        problem = f"{path} is for model {blessing.get('model_version')}, not {info.get('model_version')}"
-    elif blessing.get("blessed") is True:
-        return True
-    else:
-        problem = f"model in {model_dir} is not blessed ({blessing.get('reason', 'no reason recorded')})"
-    if not allow_unblessed:
-        raise UserError(f"{problem}; pass --allow_unblessed to score anyway")
-    LOGGER.warning("scoring anyway (--allow_unblessed): %s", problem)
-    return False
 
 
 class _ToScoredRow(beam.DoFn):
-    def __init__(self, model_version: str, scored_at: datetime.datetime, passthrough: Sequence[str]):
+    """(record without text, PredictionResult) -> (id, scored row), or tagged ``quarantine``."""
+
+    def __init__(self, task: tasks.Task, model_version: str, scored_at: datetime.datetime, passthrough):
+        self.task = task
         self.model_version = model_version
         self.scored_at = scored_at
         self.passthrough = tuple(passthrough)
 
     def process(self, item):
         record, result = item
-        inference = result.inference
-        if inference["num_tokens"] == 0:
+        columns = self.task.scored_row(result.inference)
+        if isinstance(columns, tuple):
+            reason, detail = columns
             yield beam.pvalue.TaggedOutput(
-                QUARANTINE_TAG,
-                common.quarantine(
-                    {**record, "text": result.example},
-                    "score",
-                    reasons.EMPTY_AFTER_CLEANING,
-                    "no tokens after cleaning",
-                ),
+                QUARANTINE_TAG, common.quarantine({**record, "text": result.example}, "score", reason, detail)
             )
             return
-        label_id = inference["label_id"]
         row = {
             "id": record["id"],
             "source": record["source"],
-            "probability": inference["probability"],
-            "predicted_label": names.LABELS[label_id],
-            "predicted_label_id": label_id,
-            "num_tokens": inference["num_tokens"],
-            "num_oov": inference["num_oov"],
+            **columns,
             "model_version": self.model_version,
             "scored_at": self.scored_at,
         }
@@ -197,7 +72,8 @@ class _ToScoredRow(beam.DoFn):
         yield record["id"], row
 
 
-def _key_for_inference(record: dict[str, Any]):
+def key_for_inference(record: dict[str, Any]):
+    """TextRecord -> (the record without its text, the text): the text goes to the model, the rest waits."""
     text = record["text"]
     return {k: v for k, v in record.items() if k != "text"}, text
 
@@ -205,7 +81,8 @@ def _key_for_inference(record: dict[str, Any]):
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m pipelines.score",
-        description="Score raw text with an exported LSTM model (RunInference) and write Parquet.",
+        description="Score raw text with an exported LSTM model (RunInference) and write Parquet: a classifier's "
+        "probability and label, or a language model's log-likelihood (nats per token, bits per character).",
         epilog="Unrecognised flags go to Beam's PipelineOptions (e.g. --runner DataflowRunner).",
     )
     parser.add_argument("--input", required=True, help="Folder, file or glob (local or gs://).")
@@ -289,12 +166,13 @@ def build_pipeline(
     pipeline: beam.Pipeline, args: argparse.Namespace, info: dict[str, Any], scored_at: datetime.datetime
 ) -> None:
     out = args.output_dir
+    task = tasks.get(info["task"])
     columns = sources.ColumnNames(args.text_column, args.label_column, args.id_column, args.split_column)
     passthrough = [c.strip() for c in args.passthrough_columns.split(",") if c.strip()]
-    schema = arrow.scored_schema(passthrough)
+    schema = task.scored_schema(passthrough)
     export_dir = common.join(args.model_dir.rstrip("/"), names.MODEL_EXPORT_DIR)
 
-    read = pipeline | "Read" >> sources.ReadRawRecords(args.input, args.input_format, columns)
+    read = pipeline | "Read" >> sources.ReadRawRecords(args.input, args.input_format, columns, encoding=args.encoding)
     checked = read["records"] | "CheckRows" >> transforms.CheckRows(
         args.max_chars,
         require_label=False,
@@ -302,13 +180,15 @@ def build_pipeline(
         check_label=False,
         fallback_encoding=args.fallback_encoding,
     )
-    handler = KeyedModelHandler(RawTextModelHandler(export_dir, max_batch_size=args.batch_size))
+    handler = KeyedModelHandler(
+        SignatureModelHandler(export_dir, task.score_signature, task.score_outputs, max_batch_size=args.batch_size)
+    )
     scored = (
         checked.records
-        | "KeyByRecord" >> beam.Map(_key_for_inference)
+        | "KeyByRecord" >> beam.Map(key_for_inference)
         | "RunInference" >> RunInference(handler)
         | "ToRow"
-        >> beam.ParDo(_ToScoredRow(info["model_version"], scored_at, passthrough)).with_outputs(
+        >> beam.ParDo(_ToScoredRow(task, info["model_version"], scored_at, passthrough)).with_outputs(
             QUARANTINE_TAG, main="rows"
         )
     )
@@ -329,64 +209,41 @@ def build_pipeline(
         scored[QUARANTINE_TAG],
     ) | "AllQuarantine" >> beam.Flatten()
     written.append(quarantined | "Quarantine" >> sinks.WriteQuarantine(out))
-    inputs_path = (
-        read[common.INPUTS_TAG]
-        | "InputList" >> beam.combiners.ToList()
-        | "WriteInputs" >> beam.Map(_write_inputs, common.join(out, names.INPUTS_FILE))
-    )
     predicted = (
         scored.rows
-        | "PredictedLabel" >> beam.Map(lambda kv: kv[1]["predicted_label"])
+        | "Group" >> beam.FlatMap(lambda kv: [g] if (g := task.scored_group(kv[1])) is not None else [])
         | "CountPredicted" >> beam.combiners.Count.PerElement()
         | "PredictedToDict" >> beam.combiners.ToDict()
+        | "SortPredicted" >> beam.Map(lambda counts: dict(sorted(counts.items())))
     )
-    records_in = (
-        (read["records"], read[QUARANTINE_TAG])
-        | "AllRead" >> beam.Flatten()
-        | "CountIn" >> beam.combiners.Count.Globally()
-    )
-    options = vars(args)
+    options = suite_options(task, args)
     raw_rows = (
         read["records"]
         | "RawRowFeatures" >> beam.Map(validation.raw_row_features)
-        | "ValidateRawRows" >> validation.ValidateRows(validation.load_suite("raw_rows", options))
+        | "ValidateRawRows" >> validation.ValidateRows(validation.load_suite(task.raw_suite, options))
     )
     scored_rows = (
         scored.rows
-        | "ScoredRowFeatures" >> beam.Map(lambda kv: {k: kv[1][k] for k in ("id", "probability", "predicted_label")})
-        | "ValidateScoredRows" >> validation.ValidateRows(validation.load_suite("scored_output", options))
+        | "ScoredRowFeatures" >> beam.Map(lambda kv: task.scored_row_features(kv[1]))
+        | "ValidateScoredRows" >> validation.ValidateRows(validation.load_suite(task.scored_suite, options))
     )
-    corpus = scored.rows | "CorpusStats" >> beam.CombineGlobally(CorpusStatsFn())
-    repaired = transforms.count_repairs(checked.records)
-    (
-        pipeline
-        | "SummaryTrigger" >> beam.Create([None])
-        | "Summary"
-        >> beam.Map(
-            lambda _, written, reasons_count, records_in, predicted, inputs_file, raw_rows, scored_rows, corpus, repaired: {
-                "validation_rows": {"raw_rows": raw_rows, "scored_output": scored_rows},
-                "corpus": corpus,
-                "repaired": dict(sorted(repaired.items())),
-                "written": sorted([list(item) for item in written]),
-                "quarantine": {"total": sum(reasons_count.values()), "by_reason": dict(sorted(reasons_count.items()))},
-                "records_in": records_in,
-                "predicted": dict(sorted(predicted.items())),
-                "inputs_file": inputs_file,
-            },
-            written=beam.pvalue.AsSingleton(
-                tuple(written) | "AllWritten" >> beam.Flatten() | "WrittenList" >> beam.combiners.ToList()
-            ),
-            reasons_count=beam.pvalue.AsSingleton(transforms.count_by_reason(quarantined)),
-            records_in=beam.pvalue.AsSingleton(records_in),
-            predicted=beam.pvalue.AsSingleton(predicted),
-            inputs_file=beam.pvalue.AsSingleton(inputs_path),
-            raw_rows=beam.pvalue.AsSingleton(raw_rows),
-            scored_rows=beam.pvalue.AsSingleton(scored_rows),
-            corpus=beam.pvalue.AsSingleton(corpus),
-            repaired=beam.pvalue.AsSingleton(repaired),
-        )
-        | "WriteSummary" >> beam.Map(lambda summary: common.write_json(common.join(out, RUN_SUMMARY_FILE), summary))
+    pipeline | "WriteRunSummary" >> runs.WriteRunSummary(
+        out,
+        written=runs.collect_written("All", written),
+        quarantine=transforms.count_by_reason(quarantined) | "QuarantineSummary" >> beam.Map(runs.quarantine_summary),
+        records_in=runs.records_in(read),
+        predicted=predicted,
+        inputs_file=read[common.INPUTS_TAG] | "WriteInputList" >> runs.WriteInputList(out),
+        raw_rows=raw_rows,
+        scored_rows=scored_rows,
+        corpus=scored.rows | "CorpusStats" >> beam.CombineGlobally(CorpusStatsFn()),
+        repaired=transforms.count_repairs(checked.records)
+        | "SortRepairs" >> beam.Map(lambda r: dict(sorted(r.items()))),
     )
+
+
+def suite_options(task: tasks.Task, args: argparse.Namespace) -> dict[str, Any]:
+    return {**vars(args), "labels": list(task.labels)}
 
 
 class CorpusStatsFn(beam.CombineFn):
@@ -489,23 +346,17 @@ def _drift_html(drift: dict[str, Any]) -> str:
     )
 
 
-def _write_inputs(inputs: list[tuple[str, str, int]], path: str) -> tuple[str, int]:
-    with FileSystems.create(path) as handle:
-        handle.write("".join(f"{p}\t{sha}\t{size}\n" for p, sha, size in sorted(inputs)).encode("utf-8"))
-    return path, len(inputs)
-
-
 def write_manifest(args, beam_args, info, scored_at, seconds) -> dict[str, Any]:
     out = args.output_dir
-    summary_path = common.join(out, RUN_SUMMARY_FILE)
-    summary = common.read_json(summary_path)
-    FileSystems.delete([summary_path])
+    task = tasks.get(info["task"])
+    summary = runs.read_summary(out)
     files = [tuple(item) for item in summary["written"]] + [tuple(summary["inputs_file"])]
     outputs = common.describe_outputs(out, files)
     scored = sum(v["records"] for k, v in outputs.items() if k.startswith(names.SCORED_DIR + "/"))
     quarantined = summary["quarantine"]["total"]
     manifest = {
         "kind": "scored",
+        "task": task.name,
         "model": {
             "model_dir": args.model_dir,
             "model_version": info["model_version"],
@@ -531,16 +382,16 @@ def write_manifest(args, beam_args, info, scored_at, seconds) -> dict[str, Any]:
     }
     records_in = max(summary["records_in"], 1)
     drift = compute_drift(info, summary["corpus"], quarantined / records_in, args)
-    options = vars(args)
+    options = suite_options(task, args)
     reports = [
         validation.evaluate(
-            validation.load_suite("raw_rows", options),
-            summary["validation_rows"]["raw_rows"],
+            validation.load_suite(task.raw_suite, options),
+            summary["raw_rows"],
             {"quarantine_rate": quarantined / records_in, "duplicate_rate": 0.0},
         ),
         validation.evaluate(
-            validation.load_suite("scored_output", options),
-            summary["validation_rows"]["scored_output"],
+            validation.load_suite(task.scored_suite, options),
+            summary["scored_rows"],
             {"quarantine_rate": quarantined / records_in, "oov_rate": summary["corpus"]["oov_rate"]},
         ),
     ]
@@ -548,14 +399,7 @@ def write_manifest(args, beam_args, info, scored_at, seconds) -> dict[str, Any]:
         out, f"Scoring validation: {args.input}", reports, [("Drift against training data", _drift_html(drift))]
     )
     manifest["drift"] = drift
-    manifest["validation"] = {
-        "success": all(r["success"] for r in reports),
-        "critical_failures": [
-            f"{e['type']}({e['column']}): {e['observed']}" for r in reports for e in r["critical_failures"]
-        ],
-        "warnings": [f"{e['type']}({e['column']}): {e['observed']}" for r in reports for e in r["warnings"]],
-        "report": validation.VALIDATION_HTML,
-    }
+    manifest["validation"] = runs.validation_block(reports)
     common.write_json(common.join(out, names.MANIFEST_FILE), manifest)
     manifest["_reports"] = reports
     return manifest
@@ -566,11 +410,11 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
     common.setup_logging()
     if args.batch_size < 1 or args.rows_per_file < 1 or args.max_chars < 1:
         raise UserError("--batch_size, --rows_per_file and --max_chars must be >= 1")
+    info = load_model_info(args.model_dir)
     try:
-        arrow.scored_schema([c.strip() for c in args.passthrough_columns.split(",") if c.strip()])
+        tasks.get(info["task"]).scored_schema([c.strip() for c in args.passthrough_columns.split(",") if c.strip()])
     except ValueError as error:
         raise UserError(f"--passthrough_columns: {error}") from None
-    info = load_model_info(args.model_dir)
     info["_blessed"] = check_blessing(args.model_dir, info, args.allow_unblessed)
     sources.resolve_input_pattern(args.input, args.input_format)  # fail fast on a bad path
     common.prepare_output_dir(args.output_dir, args.overwrite)
@@ -596,10 +440,7 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
         f"-> {common.join(args.output_dir, validation.VALIDATION_HTML)}",
         flush=True,
     )
-    if not counts["balanced"]:
-        raise UserError("records in != scored + quarantined; see manifest.json counts")
-    validation.log_warnings(reports)
-    validation.raise_on_critical(reports, common.join(args.output_dir, validation.VALIDATION_HTML))
+    runs.finish(args.output_dir, counts, reports)
     return manifest
 
 

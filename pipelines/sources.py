@@ -7,7 +7,23 @@ Formats (`--input_format`):
   rating from the file name.
 * ``csv``, ``jsonl``, ``parquet``: one record per row with named text / label / id /
   split columns (see `ColumnNames`); other columns travel along as strings in ``extra``.
-* ``lines``: plain text, one document per line.
+  jsonl lines end like ``lines`` lines (a raw CR cannot occur inside a JSON string); a
+  parquet binary text column is passed on as bytes.
+* ``lines``: plain text, one document per line; ``\\n``, ``\\r\\n`` and a lone ``\\r`` all end a line
+  (old Mac files), so ``a\\r\\rb`` is three lines, the middle one empty. Id ``FILE:LINE``.
+* ``text``: plain text, one document per file (a single corpus such as tiny Shakespeare, or a
+  folder of .txt files); id = the file's path relative to ``--input`` (its name when ``--input``
+  is a file, the part after the last folder without wildcards when it is a glob).
+
+Encodings: `encoding` (the user's ``--encoding``) is how csv and jsonl files are decoded;
+``lines``, ``text`` and ``aclimdb`` records carry the raw bytes and the checker
+(`pipelines.transforms.check_raw_record`) decodes them with ``--encoding`` /
+``--fallback_encoding``. A csv/jsonl text field with bytes that are not valid in `encoding`
+is passed on as those original bytes too, so one bad row is decoded by the fallback or
+quarantined (``undecodable_text``), never the whole file; undecodable bytes in other fields
+(id, label, extra columns) become U+FFFD. No element leaving the reader holds a lone
+surrogate (Beam's coders cannot encode one). A UTF-8 byte order mark at the start of a file
+is dropped when `encoding` is UTF-8.
 
 All I/O goes through Beam's FileSystems, so local paths and ``gs://`` work alike.
 Reading is per file (a file is one unit of work); ids are deterministic
@@ -16,6 +32,7 @@ Reading is per file (a file is one unit of work); ids are deterministic
 
 from __future__ import annotations
 
+import codecs
 import csv
 import dataclasses
 import hashlib
@@ -34,9 +51,15 @@ from apache_beam.metrics import Metrics
 from pipelines.common import INPUTS_TAG, QUARANTINE_TAG, UserError, quarantine
 from schemas import names, reasons
 
-FORMATS = ("aclimdb", "csv", "jsonl", "parquet", "lines")
+FORMATS = ("aclimdb", "csv", "jsonl", "parquet", "lines", "text")
 _ACLIMDB_NAME = re.compile(r"^(?P<id>\d+)_(?P<rating>\d+)\.txt$")
 _STAGE = "read"
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# Surrogates that surrogateescape never produces: in a decoded line they come from a JSON \\uXXXX escape.
+_NON_ESCAPE_SURROGATE = re.compile("[\ud800-\udc7f\udd00-\udfff]")
+_LINE_END = re.compile(b"\r\n|\r|\n")
+_UTF8_BOM = codecs.BOM_UTF8
+_CHUNK_BYTES = 1 << 20
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +70,14 @@ class ColumnNames:
     label: str = "label"
     id: str = "id"
     split: str = "split"
+
+
+def check_encoding(encoding: str) -> str:
+    """The codec's canonical name; raises UserError for an unknown one."""
+    try:
+        return codecs.lookup(encoding).name
+    except LookupError:
+        raise UserError(f"--encoding {encoding!r} is not a known codec") from None
 
 
 def resolve_input_pattern(input_path: str, input_format: str) -> str:
@@ -81,6 +112,85 @@ def _is_directory(path: str) -> bool:
     return os.path.isdir(path)
 
 
+def _has_surrogate(text: str) -> bool:
+    return not text.isascii() and _SURROGATE.search(text) is not None
+
+
+def _replace_surrogates(text: str) -> str:
+    return _SURROGATE.sub("\ufffd", text) if _has_surrogate(text) else text
+
+
+def _scrub(value: Any) -> Any:
+    """`value` with every lone surrogate in its strings (keys and nested values too) made U+FFFD.
+
+    The last guard before Beam's coders, which fail on a lone surrogate and crash the
+    pipeline; the text field is turned into bytes earlier (see `_text_value`), so what
+    this replaces is only ids, labels, paths, extra columns and quarantine details.
+    """
+    if isinstance(value, str):
+        return _replace_surrogates(value)
+    if isinstance(value, dict):
+        return {_scrub(k): _scrub(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_scrub(v) for v in value)
+    return value
+
+
+def _as_str(value: Any, encoding: str) -> str:
+    """A non-text field as a clean string: undecodable bytes become U+FFFD."""
+    if isinstance(value, bytes):  # a parquet binary column
+        return value.decode(encoding, errors="replace")
+    return _replace_surrogates(value if isinstance(value, str) else str(value))
+
+
+def _ascii_compatible(encoding: str) -> bool:
+    """Whether line ends are the ASCII bytes CR/LF in `encoding` (not so in UTF-16/32 or EBCDIC)."""
+    return "\r\n".encode(encoding) == b"\r\n"
+
+
+def _split_byte_lines(reader) -> Iterator[bytes]:
+    """The lines of a binary stream without their ends; LF, CRLF and a lone CR each end a line.
+
+    A lone CR is a line end too (classic Mac files would otherwise be one huge line);
+    the price is that a stray CR inside a line splits it. A final empty line is dropped.
+    """
+    pending: list[bytes] = []  # pieces of the line not yet ended
+    held_cr = False
+    while chunk := reader.read(_CHUNK_BYTES):
+        if held_cr:
+            chunk = b"\r" + chunk
+        # A CR at the end of a chunk may be half of a CRLF: decide with the next chunk.
+        held_cr = chunk.endswith(b"\r")
+        if held_cr:
+            chunk = chunk[:-1]
+        pieces = _LINE_END.split(chunk)
+        pending.append(pieces[0])
+        if len(pieces) > 1:
+            yield b"".join(pending)
+            yield from pieces[1:-1]
+            pending = [pieces[-1]]
+    if held_cr:
+        yield b"".join(pending)
+        pending = []
+    if last := b"".join(pending):
+        yield last
+
+
+def _relative_id(path: str, root: str) -> str:
+    """`path` relative to the --input root; its name when --input is the file itself.
+
+    For a glob the root is the folders before the first wildcard, so ``DIR/*/*.txt``
+    gives ids like ``SUB/NAME.txt`` that stay unique across sub-folders.
+    """
+    if any(ch in root for ch in "*?["):
+        parts = root.split("/")
+        first_wild = next(i for i, part in enumerate(parts) if any(ch in part for ch in "*?["))
+        root = "/".join(parts[:first_wild])
+    if root and path.startswith(root + "/"):
+        return path[len(root) + 1 :]
+    return posixpath.basename(path)
+
+
 class _HashingReader(io.RawIOBase):
     """Wraps a binary file handle, hashing and counting every byte read through it."""
 
@@ -100,14 +210,29 @@ class _HashingReader(io.RawIOBase):
         self.size += n
         return n
 
+    def drain(self) -> None:
+        """Hash the rest of the file, so inputs.tsv is right when a reader stops early."""
+        while data := self._handle.read(_CHUNK_BYTES):
+            self.digest.update(data)
+            self.size += len(data)
+
 
 class ReadFileRecords(beam.DoFn):
-    """FileMetadata -> RawRecords; tagged outputs: quarantine, inputs (path, sha256, bytes)."""
+    """FileMetadata -> RawRecords; tagged outputs: quarantine, inputs (path, sha256, bytes).
 
-    def __init__(self, input_format: str, root: str, columns: ColumnNames):
+    `encoding` decodes csv and jsonl files (see the module docstring for the other formats).
+    """
+
+    def __init__(self, input_format: str, root: str, columns: ColumnNames, *, encoding: str = "utf-8"):
         self.input_format = input_format
         self.root = root.rstrip("/")
         self.columns = columns
+        self.encoding = check_encoding(encoding)
+        # utf-8-sig drops a BOM at the start of the stream only; it must not be used to encode
+        # (it would put one before every text), so text goes back to bytes as plain utf-8.
+        self.is_utf8 = self.encoding in ("utf-8", "utf-8-sig")
+        self.stream_encoding = "utf-8-sig" if self.is_utf8 else self.encoding
+        self.bytes_encoding = "utf-8" if self.is_utf8 else self.encoding
         self.files_read = Metrics.counter("read", "files")
         self.records_read = Metrics.counter("read", "records")
         self.unreadable = Metrics.counter("read", "unreadable")
@@ -121,7 +246,7 @@ class ReadFileRecords(beam.DoFn):
             self.unreadable.inc()
             yield beam.pvalue.TaggedOutput(
                 QUARANTINE_TAG,
-                quarantine({"id": path, "source": source}, _STAGE, reasons.UNREADABLE_INPUT, repr(error)),
+                _scrub(quarantine({"id": path, "source": source}, _STAGE, reasons.UNREADABLE_INPUT, repr(error))),
             )
             return
         reader = _HashingReader(handle)
@@ -129,27 +254,31 @@ class ReadFileRecords(beam.DoFn):
         try:
             for record in self._records(path, reader):
                 count += 1
+                # _scrub: a path, id or label with undecodable bytes must not crash the coder.
                 if "reason" in record:  # a row the parser rejected
-                    yield beam.pvalue.TaggedOutput(QUARANTINE_TAG, record)
+                    yield beam.pvalue.TaggedOutput(QUARANTINE_TAG, _scrub(record))
                 else:
-                    yield record
+                    yield _scrub(record)
+            reader.drain()
         except Exception as error:  # noqa: BLE001 -- a file that breaks mid-way
             count += 1
             self.unreadable.inc()
             yield beam.pvalue.TaggedOutput(
                 QUARANTINE_TAG,
-                quarantine(
-                    {"id": f"{path}:after_row_{count - 1}", "source": source},
-                    _STAGE,
-                    reasons.UNREADABLE_INPUT,
-                    f"reading stopped: {error!r}",
+                _scrub(
+                    quarantine(
+                        {"id": f"{path}:after_row_{count - 1}", "source": source},
+                        _STAGE,
+                        reasons.UNREADABLE_INPUT,
+                        f"reading stopped: {error!r}",
+                    )
                 ),
             )
         finally:
             handle.close()
         self.files_read.inc()
         self.records_read.inc(count)
-        yield beam.pvalue.TaggedOutput(INPUTS_TAG, (path, reader.digest.hexdigest(), reader.size))
+        yield beam.pvalue.TaggedOutput(INPUTS_TAG, _scrub((path, reader.digest.hexdigest(), reader.size)))
 
     # ------------------------------------------------------------------ per format
     def _records(self, path: str, reader: _HashingReader) -> Iterator[dict[str, Any]]:
@@ -157,6 +286,8 @@ class ReadFileRecords(beam.DoFn):
             yield self._aclimdb_record(path, reader.read())
         elif self.input_format == "lines":
             yield from self._line_records(path, reader)
+        elif self.input_format == "text":
+            yield self._text_record(path, reader.read())
         elif self.input_format == "csv":
             yield from self._csv_records(path, reader)
         elif self.input_format == "jsonl":
@@ -191,43 +322,107 @@ class ReadFileRecords(beam.DoFn):
 
     def _line_records(self, path: str, reader) -> Iterator[dict[str, Any]]:
         name = posixpath.basename(path)
-        for number, line in enumerate(io.BufferedReader(reader), start=1):
-            text = line.rstrip(b"\r\n")
+        if _ascii_compatible(self.encoding):
+            # Split the bytes, so each line's bytes reach the checker as stored (it decodes them).
+            lines = _split_byte_lines(reader)
+        else:
+            # UTF-16/32: a 0x0A byte is not a line end there, so decode to split and encode each
+            # line back for the checker (a bad byte sequence stops the file: surrogateescape
+            # cannot carry it in these codecs).
+            stream = io.TextIOWrapper(io.BufferedReader(reader), encoding=self.encoding, newline=None)
+            lines = (line.rstrip("\n").encode(self.encoding) for line in stream)
+        for number, text in enumerate(lines, start=1):
+            if number == 1:
+                text = self._strip_bom(text)
             yield {"id": f"{name}:{number}", "source": path, "split": None, "label": None, "text": text, "extra": {}}
 
-    def _row_record(self, path: str, number: int, row: dict[str, Any]) -> dict[str, Any]:
+    def _text_record(self, path: str, data: bytes) -> dict[str, Any]:
+        return {
+            "id": _relative_id(path, self.root),
+            "source": path,
+            "split": None,
+            "label": None,
+            "text": self._strip_bom(data),
+            "extra": {},
+        }
+
+    def _strip_bom(self, data: bytes) -> bytes:
+        # Decoded as plain utf-8 by the checker, a BOM would stay as U+FEFF at the start of the text.
+        return data[len(_UTF8_BOM) :] if self.is_utf8 and data.startswith(_UTF8_BOM) else data
+
+    def _text_value(self, text: Any, byte_escapes: bool) -> tuple[Any, str | None]:
+        """(text for the RawRecord, None) or (None, why it cannot be passed on).
+
+        `byte_escapes`: surrogates U+DC80-U+DCFF in `text` are undecodable bytes kept by
+        surrogateescape (csv, or a jsonl line that held such bytes); then the text is
+        passed on as the original bytes so the checker decodes it with --encoding /
+        --fallback_encoding or quarantines it as undecodable_text. Other lone surrogates
+        come from JSON \\uXXXX escapes (half an emoji cut off): valid JSON, invalid
+        Unicode, made U+FFFD.
+        """
+        if not isinstance(text, str) or not _has_surrogate(text):
+            return text, None
+        if not byte_escapes:
+            return _SURROGATE.sub("\ufffd", text), None
+        text = _NON_ESCAPE_SURROGATE.sub("\ufffd", text)
+        try:
+            return text.encode(self.bytes_encoding, errors="surrogateescape"), None
+        except UnicodeEncodeError as error:
+            # A jsonl line mixing bytes invalid in the encoding with \\u escapes of characters
+            # the encoding lacks: no single byte string stands for it.
+            return None, f"bytes not valid {self.encoding} next to characters it cannot encode: {error.reason}"
+
+    def _row_record(self, path: str, number: int, row: dict[str, Any], byte_escapes: bool) -> dict[str, Any]:
         columns = self.columns
+        encoding = self.encoding
         name = posixpath.basename(path)
         raw_id = row.get(columns.id)
-        record_id = f"{name}:{number}" if raw_id in (None, "") else str(raw_id)
-        text = row.get(columns.text)
+        record_id = f"{name}:{number}" if raw_id in (None, "", b"") else _as_str(raw_id, encoding)
         label = row.get(columns.label)
+        label = None if label is None else _as_str(label, encoding)
         split = row.get(columns.split)
         used = {columns.text, columns.label, columns.id, columns.split}
-        extra = {str(k): ("" if v is None else str(v)) for k, v in row.items() if k not in used and k is not None}
+        extra = {
+            _as_str(k, encoding): ("" if v is None else _as_str(v, encoding))
+            for k, v in row.items()
+            if k not in used and k is not None
+        }
         if label is not None:
-            extra[columns.label] = str(label)
-        return {
+            extra[columns.label] = label
+        raw_text = row.get(columns.text)
+        text, failure = self._text_value(raw_text, byte_escapes)
+        record = {
             "id": record_id,
             "source": f"{path}:{number}",
-            "split": None if split in (None, "") else str(split).strip().lower(),
-            "label": None if label is None or str(label).strip() == "" else str(label),
+            "split": None if split in (None, "", b"") else _as_str(split, encoding).strip().lower(),
+            "label": None if label is None or label.strip() == "" else label,
             # The input has a label column: an empty label there is missing, not "unlabeled".
             "label_expected": columns.label in row,
             "text": text,
             "extra": extra,
         }
+        if failure:
+            # The decoded text for the excerpt: quarantine() makes its surrogates printable.
+            return quarantine({**record, "text": raw_text}, _STAGE, reasons.UNDECODABLE_TEXT, failure)
+        return record
 
     def _csv_records(self, path: str, reader) -> Iterator[dict[str, Any]]:
         # Long texts are checked (text_too_long) later, not refused by the csv module's 128 KiB field limit.
         csv.field_size_limit(2**31 - 1)
         name = posixpath.basename(path)
-        # surrogateescape keeps undecodable bytes so one bad row is quarantined, not the file.
-        stream = io.TextIOWrapper(io.BufferedReader(reader), encoding="utf-8", errors="surrogateescape", newline="")
+        # surrogateescape keeps undecodable bytes so one bad row is quarantined, not the file
+        # (_text_value turns them back into the original bytes; other fields get U+FFFD).
+        stream = io.TextIOWrapper(
+            io.BufferedReader(reader), encoding=self.stream_encoding, errors="surrogateescape", newline=""
+        )
         rows = csv.reader(stream)
         header = next(rows, None)
         if header is None:
             return
+        # utf-8-sig drops a UTF-8 BOM; this one is a BOM that an explicit utf-16-le/be leaves.
+        header = [_replace_surrogates(column) for column in header]
+        if header and header[0].startswith("\ufeff"):
+            header[0] = header[0][1:]
         if self.columns.text not in header:
             yield quarantine(
                 {"id": f"{name}:header", "source": path},
@@ -248,13 +443,20 @@ class ReadFileRecords(beam.DoFn):
                     f"expected {len(header)} columns, got {len(values)} on {lines}{hint}",
                 )
             else:
-                yield self._row_record(path, number, dict(zip(header, values, strict=True)))
+                yield self._row_record(path, number, dict(zip(header, values, strict=True)), byte_escapes=True)
             first_line = rows.line_num + 1
 
     def _jsonl_records(self, path: str, reader) -> Iterator[dict[str, Any]]:
         name = posixpath.basename(path)
-        for number, line in enumerate(io.BufferedReader(reader), start=1):
-            raw = line.decode("utf-8", errors="surrogateescape").strip()
+        # Decoding the stream (not each byte line) keeps UTF-16 lines whole; newline=None makes
+        # CRLF and a lone CR line ends too. surrogateescape: as for csv.
+        stream = io.TextIOWrapper(
+            io.BufferedReader(reader), encoding=self.stream_encoding, errors="surrogateescape", newline=None
+        )
+        for number, line in enumerate(stream, start=1):
+            raw = line.strip()
+            if number == 1 and raw.startswith("\ufeff"):  # a BOM the codec left (see _csv_records)
+                raw = raw[1:].strip()
             where = {"id": f"{name}:{number}", "source": f"{path}:{number}", "text": raw}
             if not raw:
                 yield quarantine(where, _STAGE, reasons.EMPTY_TEXT, "empty line")
@@ -267,7 +469,8 @@ class ReadFileRecords(beam.DoFn):
             if not isinstance(row, dict):
                 yield quarantine(where, _STAGE, reasons.MALFORMED_ROW, f"JSON {type(row).__name__}, not an object")
                 continue
-            yield self._row_record(path, number, row)
+            # Surrogates from undecodable bytes are only possible if the line had some.
+            yield self._row_record(path, number, row, byte_escapes=_has_surrogate(raw))
 
     def _parquet_records(self, path: str, reader) -> Iterator[dict[str, Any]]:
         import pyarrow.parquet as pq
@@ -278,7 +481,8 @@ class ReadFileRecords(beam.DoFn):
         for batch in parquet.iter_batches(batch_size=4096):
             for row in batch.to_pylist():
                 number += 1
-                yield self._row_record(path, number, row)
+                # Arrow strings are valid UTF-8; binary columns arrive as bytes.
+                yield self._row_record(path, number, row, byte_escapes=False)
 
 
 def list_inputs(pattern: str) -> Iterator[Any]:
@@ -310,20 +514,27 @@ def list_inputs(pattern: str) -> Iterator[Any]:
 
 def _route_listing(entry):
     if isinstance(entry, dict):
-        yield beam.pvalue.TaggedOutput(QUARANTINE_TAG, entry)
+        yield beam.pvalue.TaggedOutput(QUARANTINE_TAG, _scrub(entry))  # a file name with undecodable bytes
     else:
         yield entry
 
 
 class ReadRawRecords(beam.PTransform):
-    """PBegin -> {"records": RawRecord, "quarantine": QuarantineRecord, "inputs": (path, sha256, bytes)}."""
+    """PBegin -> {"records": RawRecord, "quarantine": QuarantineRecord, "inputs": (path, sha256, bytes)}.
 
-    def __init__(self, input_path: str, input_format: str, columns: ColumnNames = ColumnNames()):
+    `encoding`: the user's --encoding, used to decode csv and jsonl files; pass the same
+    value to the checker (CheckRows / check_raw_record), which decodes the bytes records.
+    """
+
+    def __init__(
+        self, input_path: str, input_format: str, columns: ColumnNames = ColumnNames(), *, encoding: str = "utf-8"
+    ):
         super().__init__()
         self.pattern = resolve_input_pattern(input_path, input_format)
         self.input_format = input_format
         self.root = input_path.rstrip("/")
         self.columns = columns
+        self.encoding = check_encoding(encoding)
 
     def expand(self, pbegin):
         listing = (
@@ -337,9 +548,9 @@ class ReadRawRecords(beam.PTransform):
             # Reshuffle so files spread over workers instead of staying in one bundle.
             | "SpreadFiles" >> beam.Reshuffle()
             | "ReadFiles"
-            >> beam.ParDo(ReadFileRecords(self.input_format, self.root, self.columns)).with_outputs(
-                QUARANTINE_TAG, INPUTS_TAG, main="records"
-            )
+            >> beam.ParDo(
+                ReadFileRecords(self.input_format, self.root, self.columns, encoding=self.encoding)
+            ).with_outputs(QUARANTINE_TAG, INPUTS_TAG, main="records")
         )
         quarantined = (listing[QUARANTINE_TAG], outputs[QUARANTINE_TAG]) | "ReadQuarantine" >> beam.Flatten()
         return {"records": outputs.records, QUARANTINE_TAG: quarantined, INPUTS_TAG: outputs[INPUTS_TAG]}

@@ -9,7 +9,6 @@ Beam Metrics; nothing is filtered away silently.
 from __future__ import annotations
 
 import collections
-import heapq
 import logging
 import re
 import time
@@ -22,6 +21,9 @@ from apache_beam.metrics import Metrics
 from pipelines import spill
 from pipelines.common import QUARANTINE_TAG, quarantine, stable_fraction, text_fingerprint
 from schemas import names, reasons
+from textprep import preprocessing, vocabulary
+from textprep.preprocessing import TextSpec
+from textprep.vocabulary import top_k_vocabulary  # noqa: F401 -- re-exported for the bench's plain loop
 
 LOGGER = logging.getLogger("lstm_pipeline")
 
@@ -204,20 +206,18 @@ class ProgressLog:
 
 
 class _CleanBatchDoFn(beam.DoFn):
-    def __init__(self, lowercase: bool):
-        self.lowercase = lowercase
+    def __init__(self, spec: TextSpec):
+        self.spec = spec
         self.cleaned = Metrics.counter("clean", "records")
 
     def setup(self):
         self.progress = ProgressLog("clean")
 
     def process(self, batch: list[dict[str, Any]]):
-        from lstm_model import preprocessing
-
-        cleaned = preprocessing.clean_batch([record["text"] for record in batch], self.lowercase)
+        cleaned = preprocessing.clean_batch([record["text"] for record in batch], self.spec)
         self.progress.add(len(batch))
         for record, text in zip(batch, cleaned, strict=True):
-            if not text:
+            if not text.strip():
                 Metrics.counter("quarantine", reasons.EMPTY_AFTER_CLEANING).inc()
                 yield beam.pvalue.TaggedOutput(
                     QUARANTINE_TAG,
@@ -231,35 +231,36 @@ class _CleanBatchDoFn(beam.DoFn):
 class CleanText(beam.PTransform):
     """TextRecord (raw text) -> TextRecord (cleaned text), tagged ``quarantine``.
 
-    Cleaning is `lstm_model.preprocessing.TextPreprocessor.clean`, run on batches:
-    the very function the exported model runs. Texts with nothing left after
-    cleaning (markup only) are quarantined as ``empty_after_cleaning``.
+    Cleaning is `textprep.preprocessing.TextPreprocessor.clean` with the run's
+    TextSpec (a bool means the classifier's spec with that lowercasing), run on
+    batches: the very function the exported model runs. Texts with nothing left
+    after cleaning (markup only) are quarantined as ``empty_after_cleaning``.
     """
 
-    def __init__(self, lowercase: bool = True):
+    def __init__(self, spec: TextSpec | bool = True):
         super().__init__()
-        self.lowercase = lowercase
+        self.spec = preprocessing.as_spec(spec)
 
     def expand(self, records):
         return (
             records
             | "Batch" >> beam.BatchElements(min_batch_size=MIN_BATCH, max_batch_size=MAX_BATCH)
-            | "Clean" >> beam.ParDo(_CleanBatchDoFn(self.lowercase)).with_outputs(QUARANTINE_TAG, main="records")
+            | "Clean" >> beam.ParDo(_CleanBatchDoFn(self.spec)).with_outputs(QUARANTINE_TAG, main="records")
         )
 
 
-def _split_rank(split: str | None) -> int:
+def split_rank(split: str | None) -> int:
     order = names.DEDUPE_SPLIT_PRIORITY
     return order.index(split) if split in order else len(order)
 
 
-def _dedupe_key(record: dict[str, Any]) -> tuple[str, str, int, str]:
+def dedupe_key(record: dict[str, Any]) -> tuple[str, str, int, str]:
     """What the keep-first rules look at: (id, source, split rank, text fingerprint); not the text."""
     # 128 of the fingerprint's 256 bits: collisions stay negligible, keys stay small.
-    return record["id"], record["source"], _split_rank(record["split"]), text_fingerprint(record["text"])[:32]
+    return record["id"], record["source"], split_rank(record["split"]), text_fingerprint(record["text"])[:32]
 
 
-def _keep_first_of_id(item):
+def keep_first_of_id(item):
     """(id, [key]) -> the kept key; tagged ``drops``: ((id, source), (reason, detail))."""
     record_id, keys = item
     keys = sorted(keys, key=lambda k: (k[2], k[1], k[3]))  # split rank, source, text
@@ -269,19 +270,19 @@ def _keep_first_of_id(item):
         yield beam.pvalue.TaggedOutput("drops", (duplicate[:2], (reasons.DUPLICATE_ID, detail)))
 
 
-def _keep_first_of_text(item):
+def keep_first_of_text(item):
     """(text digest, [key]) -> ((id, source), (reason, detail)) for each key not kept."""
     _, keys = item
     keys = sorted(keys, key=lambda k: (k[2], k[0]))  # split rank, id
     kept = keys[0]
-    kept_in_test = kept[2] == _split_rank(names.SPLIT_TEST)
+    kept_in_test = kept[2] == split_rank(names.SPLIT_TEST)
     for duplicate in keys[1:]:
         leaked = kept_in_test and duplicate[2] != kept[2]
         reason = reasons.DUPLICATE_OF_TEST if leaked else reasons.DUPLICATE_TEXT
         yield duplicate[:2], (reason, f"same cleaned text as {kept[0]}")
 
 
-class _DropDoFn(beam.DoFn):
+class DropDoFn(beam.DoFn):
     """TextRecord -> itself, or tagged ``quarantine`` if the decisions drop it."""
 
     def process(self, record, drops: dict):
@@ -317,23 +318,23 @@ class DropDuplicates(beam.PTransform):
     def expand(self, records):
         by_id = (
             records
-            | "DedupeKey" >> beam.Map(_dedupe_key)
+            | "DedupeKey" >> beam.Map(dedupe_key)
             | "KeyById" >> beam.Map(lambda key: (key[0], key))
             | "GroupById" >> beam.GroupByKey()
-            | "OnePerId" >> beam.FlatMap(_keep_first_of_id).with_outputs("drops", main="kept")
+            | "OnePerId" >> beam.FlatMap(keep_first_of_id).with_outputs("drops", main="kept")
         )
         text_drops = (
             by_id.kept
             | "KeyByText" >> beam.Map(lambda key: (key[3], key))
             | "GroupByText" >> beam.GroupByKey()
-            | "OnePerText" >> beam.FlatMap(_keep_first_of_text)
+            | "OnePerText" >> beam.FlatMap(keep_first_of_text)
         )
         drops = (by_id.drops, text_drops) | "AllDrops" >> beam.Flatten()
         decided = (
             records
             | "WaitForDecisions" >> spill.SpillUntil(self.spill_prefix, after=drops)
             | "Drop"
-            >> beam.ParDo(_DropDoFn(), drops=beam.pvalue.AsDict(drops)).with_outputs(QUARANTINE_TAG, main="records")
+            >> beam.ParDo(DropDoFn(), drops=beam.pvalue.AsDict(drops)).with_outputs(QUARANTINE_TAG, main="records")
         )
         return {"records": decided.records, QUARANTINE_TAG: decided[QUARANTINE_TAG]}
 
@@ -381,62 +382,53 @@ class TokenCountsFn(beam.CombineFn):
         return dict(accumulator)
 
 
-def top_k_vocabulary(counts: dict[str, int], max_size: int, min_count: int) -> list[tuple[str, int]]:
-    """[(token, count)] in id order: reserved tokens, then by count desc, token asc.
-
-    `max_size` counts the reserved tokens; ties are broken by token so the
-    vocabulary is the same on every run.
-    """
-    if max_size <= len(names.RESERVED_TOKENS):
-        raise ValueError(f"vocabulary size must exceed {len(names.RESERVED_TOKENS)}, got {max_size}")
-    eligible = (
-        (token, count) for token, count in counts.items() if count >= min_count and token not in names.RESERVED_TOKENS
-    )
-    words = heapq.nsmallest(max_size - len(names.RESERVED_TOKENS), eligible, key=lambda tc: (-tc[1], tc[0]))
-    return [(token, 0) for token in names.RESERVED_TOKENS] + words
-
-
 class _CountTokensDoFn(beam.DoFn):
-    def __init__(self, lowercase: bool):
-        self.lowercase = lowercase
+    def __init__(self, spec: TextSpec):
+        self.spec = spec
 
     def process(self, batch: list[dict[str, Any]]):
-        from lstm_model import preprocessing
+        yield preprocessing.count_tokens_batch([record["text"] for record in batch], self.spec)
 
-        yield preprocessing.count_tokens_batch([record["text"] for record in batch], self.lowercase)
+
+def choose_vocabulary(counts: dict[str, int], spec: TextSpec, max_size: int, min_count: int) -> list[tuple[str, int]]:
+    """Token counts of the training side -> [(token, count)] in id order (WordPiece: pieces learned from words)."""
+    if spec.tokenizer == "wordpiece":
+        return vocabulary.learn_wordpiece(counts, max_size, min_count, spec.reserved_tokens)
+    return vocabulary.top_k_vocabulary(counts, max_size, min_count, spec.reserved_tokens)
 
 
 class BuildVocabulary(beam.PTransform):
     """TextRecord (cleaned) -> one element: [(token, count)] in id order.
 
     Token counting is combiner-based (a Counter per batch, merged), so the
-    number of elements shuffled is the number of batches, not of tokens.
+    number of elements shuffled is the number of batches, not of tokens. The
+    vocabulary is the `max_size` most frequent tokens (reserved ones included) seen
+    at least `min_count` times, or for WordPiece the pieces learned from the word counts.
     """
 
-    def __init__(self, max_size: int, min_count: int, lowercase: bool = True):
+    def __init__(self, max_size: int, min_count: int, spec: TextSpec | bool = True):
         super().__init__()
-        if max_size <= len(names.RESERVED_TOKENS):
-            raise ValueError(f"max_size must exceed {len(names.RESERVED_TOKENS)}, got {max_size}")
+        self.spec = preprocessing.as_spec(spec)
+        if max_size <= len(self.spec.reserved_tokens):
+            raise ValueError(f"max_size must exceed {len(self.spec.reserved_tokens)}, got {max_size}")
         if min_count < 1:
             raise ValueError(f"min_count must be >= 1, got {min_count}")
         self.max_size = max_size
         self.min_count = min_count
-        self.lowercase = lowercase
 
     def expand(self, records):
-        max_size, min_count = self.max_size, self.min_count
         return (
             records
             | "Batch" >> beam.BatchElements(min_batch_size=MIN_BATCH, max_batch_size=MAX_BATCH)
-            | "CountBatch" >> beam.ParDo(_CountTokensDoFn(self.lowercase))
+            | "CountBatch" >> beam.ParDo(_CountTokensDoFn(self.spec))
             | "Merge" >> beam.CombineGlobally(TokenCountsFn())
-            | "TopK" >> beam.Map(top_k_vocabulary, max_size, min_count)
+            | "Choose" >> beam.Map(choose_vocabulary, self.spec, self.max_size, self.min_count)
         )
 
 
 class _ToIdsDoFn(beam.DoFn):
-    def __init__(self, lowercase: bool):
-        self.lowercase = lowercase
+    def __init__(self, spec: TextSpec):
+        self.spec = spec
         self._lookup = None
         self._vocab_key = None
 
@@ -444,12 +436,10 @@ class _ToIdsDoFn(beam.DoFn):
         self.progress = ProgressLog("token ids")
 
     def process(self, batch: list[dict[str, Any]], vocabulary: list[tuple[str, int]]):
-        from lstm_model import preprocessing
-
         # The side input is the same on every bundle: build the TF table once per worker.
         key = (len(vocabulary), vocabulary[-1][0] if vocabulary else None)
         if self._lookup is None or self._vocab_key != key:
-            self._lookup = preprocessing.CompiledLookup([token for token, _ in vocabulary], self.lowercase)
+            self._lookup = preprocessing.CompiledLookup([token for token, _ in vocabulary], self.spec)
             self._vocab_key = key
         ids = self._lookup([record["text"] for record in batch])
         self.progress.add(len(batch))
@@ -464,21 +454,24 @@ class ToTokenIds(beam.PTransform):
     functions the exported model runs, on batches.
     """
 
-    def __init__(self, vocabulary, lowercase: bool = True):
+    def __init__(self, vocabulary, spec: TextSpec | bool = True):
         super().__init__()
         self.vocabulary = vocabulary  # PCollection of one [(token, count)] list
-        self.lowercase = lowercase
+        self.spec = preprocessing.as_spec(spec)
 
     def expand(self, records):
         return (
             records
             | "Batch" >> beam.BatchElements(min_batch_size=MIN_BATCH, max_batch_size=MAX_BATCH)
-            | "Lookup" >> beam.ParDo(_ToIdsDoFn(self.lowercase), vocabulary=beam.pvalue.AsSingleton(self.vocabulary))
+            | "Lookup" >> beam.ParDo(_ToIdsDoFn(self.spec), vocabulary=beam.pvalue.AsSingleton(self.vocabulary))
         )
 
 
 class DatasetStatsFn(beam.CombineFn):
     """TextRecord with token_ids -> per split: records, labels, tokens, OOV, length histogram."""
+
+    def __init__(self, labels: tuple[str, ...] = names.LABELS):
+        self.labels = tuple(labels)  # label names by id; a task without labels counts "unlabeled" records only
 
     def create_accumulator(self):
         return {}
@@ -486,9 +479,17 @@ class DatasetStatsFn(beam.CombineFn):
     def add_input(self, accumulator, record):
         split = accumulator.setdefault(
             record["split"],
-            {"records": 0, "labels": collections.Counter(), "tokens": 0, "oov": 0, "lengths": collections.Counter()},
+            {
+                "records": 0,
+                "labels": collections.Counter(),
+                "tokens": 0,
+                "chars": 0,
+                "oov": 0,
+                "lengths": collections.Counter(),
+            },
         )
         ids = record["token_ids"]
+        split["chars"] += len(record["text"])  # cleaned characters: bits per character divide by these
         split["records"] += 1
         split["labels"][record["label"]] += 1
         split["tokens"] += len(ids)
@@ -506,10 +507,12 @@ class DatasetStatsFn(beam.CombineFn):
                         "records": 0,
                         "labels": collections.Counter(),
                         "tokens": 0,
+                        "chars": 0,
                         "oov": 0,
                         "lengths": collections.Counter(),
                     },
                 )
+                target["chars"] += stats["chars"]
                 target["records"] += stats["records"]
                 target["labels"].update(stats["labels"])
                 target["tokens"] += stats["tokens"]
@@ -518,7 +521,7 @@ class DatasetStatsFn(beam.CombineFn):
         return merged
 
     def extract_output(self, accumulator):
-        return {split: summarize_split(stats) for split, stats in sorted(accumulator.items())}
+        return {split: summarize_split(stats, self.labels) for split, stats in sorted(accumulator.items())}
 
 
 def length_percentiles(histogram: dict[int, int], percentiles=(50, 90, 95, 99)) -> dict[str, float]:
@@ -542,14 +545,16 @@ def length_percentiles(histogram: dict[int, int], percentiles=(50, 90, 95, 99)) 
     return result
 
 
-def summarize_split(stats: dict) -> dict:
+def summarize_split(stats: dict, label_names: tuple[str, ...] = names.LABELS) -> dict:
     labels = {}
     for label_id, count in sorted(stats["labels"].items()):
-        labels["unlabeled" if label_id == names.UNLABELED else names.LABELS[label_id]] = count
+        if label_names:  # a task without labels (a language model) lists none
+            labels["unlabeled" if label_id == names.UNLABELED else label_names[label_id]] = count
     return {
         "records": stats["records"],
         "labels": labels,
         "tokens": stats["tokens"],
+        "chars": stats["chars"],
         "oov_rate": round(stats["oov"] / stats["tokens"], 6) if stats["tokens"] else 0.0,
         "token_length": length_percentiles(stats["lengths"]),
     }

@@ -15,12 +15,30 @@ FEATURE_LENGTH = "length"  # int64 scalar, number of token ids (before truncatio
 # ---------------------------------------------------------------- vocabulary
 PAD_TOKEN = "[PAD]"
 OOV_TOKEN = "[UNK]"
+BOS_TOKEN = "[BOS]"  # start of a sequence (a decoder's first input)
+EOS_TOKEN = "[EOS]"  # end of a document or sentence: a language model learns to stop on it
 PAD_ID = 0  # padding; the embedding masks it (mask_zero=True)
 OOV_ID = 1  # every token not in the vocabulary
-RESERVED_TOKENS = (PAD_TOKEN, OOV_TOKEN)  # ids 0 and 1, in this order
+BOS_ID = 2  # in vocabularies that reserve it (GENERATIVE_RESERVED_TOKENS)
+EOS_ID = 3
+RESERVED_TOKENS = (PAD_TOKEN, OOV_TOKEN)  # ids 0 and 1 of every vocabulary, in this order (the classifier's)
+GENERATIVE_RESERVED_TOKENS = (PAD_TOKEN, OOV_TOKEN, BOS_TOKEN, EOS_TOKEN)  # language models and translation
+# Tokenizers (textprep.preprocessing): words and punctuation, Unicode characters, WordPiece subwords.
+TOKENIZERS = ("word", "char", "wordpiece")
+WORDPIECE_SUFFIX = "##"  # marks a WordPiece that continues a word
+# Whitespace handling of cleaning: "collapse" (every run -> one space, as a classifier wants), "lines" (runs of
+# spaces/tabs -> one space, line breaks kept), "keep" (only \r\n and \r -> \n: a character LM sees the layout).
+WHITESPACE_MODES = ("collapse", "lines", "keep")
 # How a text longer than the token budget is cut, in training and serving alike
-# (lstm_model.preprocessing.truncate_ids): first tokens, last tokens, or first 1/4 + last 3/4.
+# (textprep.preprocessing.truncate_ids): first tokens, last tokens, or first 1/4 + last 3/4.
 TRUNCATE_MODES = ("head", "tail", "head_tail")
+
+# ---------------------------------------------------------------- tasks
+# What a dataset, model and output directory is for; the manifest's "task" field. Each task has one module
+# pipelines/tasks/TASK.py (fields, checks, features, output rows) and lstm_model/tasks/TASK.py (model, training,
+# export, metrics); the shared code asks the task and never branches on its name.
+TASK_CLASSIFICATION = "classification"
+TASK_LANGUAGE_MODEL = "language_model"
 
 # ---------------------------------------------------------------- labels
 # Sentiment classification: index in this tuple is the label id.
@@ -64,6 +82,9 @@ MODEL_REPORT_DIR = "report"  # evaluation report: index.html + PNGs (lstm_model.
 MODEL_EXPORT_DIR = "export"  # SavedModel: raw strings in, probabilities out
 SERVING_SIGNATURE = "serving_default"
 PREPROCESS_SIGNATURE = "preprocess"
+GENERATE_SIGNATURE = "generate"  # language models: prompts -> generated text
+LOG_LIKELIHOOD_SIGNATURE = "log_likelihood"  # language models: text -> nats per token, bits per char
 
-# ---------------------------------------------------------------- scored directory
+# ---------------------------------------------------------------- scored / generated directory
 SCORED_DIR = "scored"
+GENERATED_DIR = "generated"

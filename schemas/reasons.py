@@ -19,6 +19,7 @@ UNKNOWN_LABEL = "unknown_label"  # label not in schemas.names.LABEL_ALIASES
 DUPLICATE_ID = "duplicate_id"  # a second record with an id already seen
 DUPLICATE_TEXT = "duplicate_text"  # same cleaned text as a record that was kept
 DUPLICATE_OF_TEST = "duplicate_of_test"  # train/unsup copy of a test text (leakage)
+PROMPT_OUT_OF_VOCABULARY = "prompt_out_of_vocabulary"  # generation: every prompt token unknown to the model
 
 ALL = (
     UNREADABLE_INPUT,
@@ -36,6 +37,7 @@ ALL = (
     DUPLICATE_ID,
     DUPLICATE_TEXT,
     DUPLICATE_OF_TEST,
+    PROMPT_OUT_OF_VOCABULARY,
 )
 
 # Repairs: records that were fixed and kept, counted in the manifest under "repaired".

@@ -1,35 +1,58 @@
-"""The tf.train.Example contract between the ingest pipeline and training."""
+"""The tf.train.Example contract between the ingest pipeline and training.
+
+Every task's records hold ``id`` (bytes), ``token_ids`` (int64 list) and ``length``
+(int64, the number of token ids); a classification record adds ``label`` (int64).
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 from schemas import names
 
 
-def feature_spec():
+def feature_spec(with_label: bool = True):
     """Feature spec for `tf.io.parse_example` of the ingest pipeline's records.
 
-    Shapes: token_ids [None] int64 (ragged per example), label [] int64,
+    Shapes: token_ids [None] int64 (ragged per example), label [] int64 (classification),
     id [] string, length [] int64.
     """
     import tensorflow as tf  # imported here so schemas stays importable without TF
 
-    return {
+    spec = {
         names.FEATURE_TOKEN_IDS: tf.io.RaggedFeature(tf.int64),
-        names.FEATURE_LABEL: tf.io.FixedLenFeature([], tf.int64),
         names.FEATURE_ID: tf.io.FixedLenFeature([], tf.string),
         names.FEATURE_LENGTH: tf.io.FixedLenFeature([], tf.int64),
     }
+    if with_label:
+        spec[names.FEATURE_LABEL] = tf.io.FixedLenFeature([], tf.int64)
+    return spec
+
+
+def serialize_example(features: dict[str, Any]) -> bytes:
+    """{key: int | list[int] | str | bytes} -> a serialized tf.train.Example (ints as int64, strings as bytes)."""
+    import tensorflow as tf
+
+    feature = {}
+    for key, value in features.items():
+        if isinstance(value, str):
+            value = value.encode("utf-8")
+        if isinstance(value, bytes):
+            feature[key] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
+        else:
+            values = [value] if isinstance(value, int) else value
+            feature[key] = tf.train.Feature(int64_list=tf.train.Int64List(value=values))
+    # deterministic=True: map fields in a fixed order, so reruns in other processes give the same bytes.
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString(deterministic=True)
 
 
 def make_example(record_id: str, token_ids: list[int], label: int) -> bytes:
-    """Serialize one record as a tf.train.Example (bytes)."""
-    import tensorflow as tf
-
-    feature = {
-        names.FEATURE_TOKEN_IDS: tf.train.Feature(int64_list=tf.train.Int64List(value=token_ids)),
-        names.FEATURE_LABEL: tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
-        names.FEATURE_ID: tf.train.Feature(bytes_list=tf.train.BytesList(value=[record_id.encode("utf-8")])),
-        names.FEATURE_LENGTH: tf.train.Feature(int64_list=tf.train.Int64List(value=[len(token_ids)])),
-    }
-    # deterministic=True: map fields in a fixed order, so reruns in other processes give the same bytes.
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString(deterministic=True)
+    """Serialize one classification record as a tf.train.Example (bytes)."""
+    return serialize_example(
+        {
+            names.FEATURE_TOKEN_IDS: token_ids,
+            names.FEATURE_LABEL: label,
+            names.FEATURE_ID: record_id,
+            names.FEATURE_LENGTH: len(token_ids),
+        }
+    )

@@ -11,7 +11,8 @@ import pytest
 import tensorflow as tf
 
 from lstm_model.export import load_exported
-from pipelines import ingest, score
+from pipelines import ingest, score, tasks
+from pipelines.inference import SignatureModelHandler
 from schemas import arrow, names
 from schemas.tfrecord import feature_spec
 
@@ -173,9 +174,10 @@ def test_length_bucketed_model_calls_return_results_in_batch_order(mini_model, m
     texts = [path.read_text(encoding="utf-8") for path in sorted((mini_dir / "test" / "pos").glob("*.txt"))[:7]]
     texts += ["", "short <br /> review", texts[0] * 3]
     export_dir = str(mini_model / names.MODEL_EXPORT_DIR)
+    task = tasks.get("classification")
     one_call, bucketed = (
-        score.RawTextModelHandler(export_dir, bucket_size=0),
-        score.RawTextModelHandler(export_dir, bucket_size=3),
+        SignatureModelHandler(export_dir, task.score_signature, task.score_outputs, bucket_size=0),
+        SignatureModelHandler(export_dir, task.score_signature, task.score_outputs, bucket_size=3),
     )
     model = one_call.load_model()
     expected = [r.inference for r in one_call.run_inference(texts, model)]

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from lstm_model import preprocessing
 from schemas import names
+from textprep import preprocessing
 
 
 @pytest.mark.parametrize(
@@ -32,12 +32,12 @@ def test_clean_matches_html_unescape_on_numeric_entities():
     import html
 
     raw = "&#8217;&#x2019;&#233;&#x1F600;&#128512;"
-    assert preprocessing.clean_batch([raw], lowercase=False) == [html.unescape(raw)]
+    assert preprocessing.clean_batch([raw], preprocessing.TextSpec(lowercase=False)) == [html.unescape(raw)]
 
 
 def test_lowercase_is_an_option():
-    assert preprocessing.clean_batch(["Hello World"], lowercase=False) == ["Hello World"]
-    assert preprocessing.clean_batch(["Hello ÉCOLE"], lowercase=True) == ["hello école"]
+    assert preprocessing.clean_batch(["Hello World"], preprocessing.TextSpec(lowercase=False)) == ["Hello World"]
+    assert preprocessing.clean_batch(["Hello ÉCOLE"], preprocessing.TextSpec(lowercase=True)) == ["hello école"]
 
 
 def test_invalid_utf8_is_repaired_not_fatal():
@@ -97,3 +97,33 @@ def test_truncate_head_tail_keeps_first_quarter_and_last_three_quarters():
     # tf.data maps it inside a graph: the same result as eager.
     mapped = tf.data.Dataset.from_tensors(dense).map(lambda ids: preprocessing.truncate_ids(ids, 8, "head_tail"))
     np.testing.assert_array_equal(next(iter(mapped)), [1, 2, 5, 6, 7, 8, 9, 10])
+
+
+@pytest.mark.parametrize(
+    ("whitespace", "raw", "cleaned"),
+    [
+        ("collapse", "Line one\r\n\r\nLine  two\n", "line one line two"),
+        ("lines", "Line one\r\n\r\nLine \t two\n", "line one\n\nline two"),
+        ("keep", "Line one\r\n\r\nLine \t two\n", "line one\n\nline   two\n"),
+    ],
+)
+def test_whitespace_modes(whitespace, raw, cleaned):
+    spec = preprocessing.TextSpec(whitespace=whitespace, strip_html=False)
+    assert preprocessing.clean_batch([raw], spec) == [cleaned]
+
+
+def test_character_tokens_and_detokenize_are_inverse():
+    spec = preprocessing.TextSpec(
+        lowercase=False,
+        strip_html=False,
+        whitespace="keep",
+        tokenizer="char",
+        reserved_tokens=names.GENERATIVE_RESERVED_TOKENS,
+    )
+    text = "To be,\n  or NOT — 😀"
+    vocabulary = list(names.GENERATIVE_RESERVED_TOKENS) + sorted(set(text))
+    preprocessor = preprocessing.TextPreprocessor(vocabulary, spec=spec)
+    ids = preprocessor.ids(tf.constant([text]))
+    assert ids.to_list()[0] == [vocabulary.index(ch) for ch in text]
+    with_specials = tf.ragged.constant([[names.EOS_ID, *ids.to_list()[0], names.PAD_ID, names.EOS_ID]])
+    assert preprocessor.detokenize(with_specials).numpy()[0].decode() == text

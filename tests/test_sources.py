@@ -115,3 +115,93 @@ def test_missing_input_is_a_user_error(tmp_path):
         sources.resolve_input_pattern(str(tmp_path / "nope*.csv"), "csv")
     with pytest.raises(UserError, match="no aclImdb layout"):
         sources.resolve_input_pattern(str(tmp_path), "aclimdb")
+
+
+def test_text_format_one_record_per_file_with_relative_ids(tmp_path):
+    corpus = "First Citizen:\r\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n"
+    (tmp_path / "books").mkdir()
+    (tmp_path / "books" / "shakespeare.txt").write_bytes(corpus.encode())
+    (tmp_path / "books" / "empty.txt").write_bytes(b"")
+    (tmp_path / "books" / "nested").mkdir()
+    (tmp_path / "books" / "nested" / "poem.txt").write_bytes(b"\xef\xbb\xbfA BOM at the start is dropped.")
+    with TestPipeline() as p:
+        folder = p | "Folder" >> sources.ReadRawRecords(str(tmp_path / "books") + "/", "text")
+        one_file = p | "File" >> sources.ReadRawRecords(str(tmp_path / "books" / "shakespeare.txt"), "text")
+        glob = p | "Glob" >> sources.ReadRawRecords(str(tmp_path / "books" / "*" / "*.txt"), "text")
+        whole = (corpus.encode(), None, None, {})
+        assert_that(
+            folder["records"] | "F" >> beam.Map(lambda r: (r["id"], r["text"], r["split"], r["label"], r["extra"])),
+            equal_to([("shakespeare.txt", *whole), ("empty.txt", b"", None, None, {})]),
+            label="folder",
+        )
+        # A folder holds files only (like `lines`): the sub-folder is listed as quarantined, not skipped.
+        assert_that(
+            folder[QUARANTINE_TAG] | "FQ" >> beam.Map(lambda q: (q["source"].rsplit("/", 1)[-1], q["reason"])),
+            equal_to([("nested", reasons.UNREADABLE_INPUT)]),
+            label="folder_quarantine",
+        )
+        assert_that(
+            one_file["records"] | "O" >> beam.Map(lambda r: (r["id"], r["text"])),
+            equal_to([("shakespeare.txt", corpus.encode())]),
+            label="file",
+        )
+        # A glob's ids are relative to the folders before its first wildcard.
+        assert_that(
+            glob["records"] | "G" >> beam.Map(lambda r: (r["id"], r["text"])),
+            equal_to([("nested/poem.txt", b"A BOM at the start is dropped.")]),
+            label="glob",
+        )
+        assert_that(folder[INPUTS_TAG] | "FI" >> beam.Map(lambda i: i[2]), equal_to([len(corpus), 0]), label="inputs")
+
+
+def test_truncated_multibyte_character_passes_through_as_bytes(tmp_path):
+    from pipelines.transforms import check_raw_record
+
+    # "café" and "’" cut off inside their UTF-8 sequences (\xc3\xa9, \xe2\x80\x99).
+    (tmp_path / "cut.txt").write_bytes(b"whole line\ncaf\xc3")
+    (tmp_path / "cut_doc.txt").write_bytes(b"it\xe2\x80")
+    with TestPipeline() as p:
+        lines = p | "Lines" >> sources.ReadRawRecords(str(tmp_path / "cut.txt"), "lines")
+        text = p | "Text" >> sources.ReadRawRecords(str(tmp_path / "cut_doc.txt"), "text")
+        records = (lines["records"], text["records"]) | beam.Flatten()
+        # The cut rows reach the checker as stored, which quarantines them (undecodable_text).
+        assert_that(
+            records | beam.Map(lambda r: (r["id"], r["text"], check_raw_record(r, 1000, False)[1] is None)),
+            equal_to(
+                [
+                    ("cut.txt:1", b"whole line", True),
+                    ("cut.txt:2", b"caf\xc3", False),
+                    ("cut_doc.txt", b"it\xe2\x80", False),
+                ]
+            ),
+        )
+
+
+def test_lines_end_at_lf_crlf_and_a_lone_cr(tmp_path):
+    (tmp_path / "ends.txt").write_bytes(b"unix\nwindows\r\nold mac\rnext\r\rafter empty\n\nlast without end")
+    with TestPipeline() as p:
+        out = p | sources.ReadRawRecords(str(tmp_path / "ends.txt"), "lines")
+        assert_that(
+            out["records"] | beam.Map(lambda r: r["text"]),
+            equal_to([b"unix", b"windows", b"old mac", b"next", b"", b"after empty", b"", b"last without end"]),
+        )
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 2, 3, 5, 1 << 20])
+def test_line_split_across_chunk_boundaries(monkeypatch, chunk_bytes):
+    import io
+
+    monkeypatch.setattr(sources, "_CHUNK_BYTES", chunk_bytes)
+    data = b"a\r\nbb\rccc\n\r\n\rd\r"
+    assert list(sources._split_byte_lines(io.BytesIO(data))) == [b"a", b"bb", b"ccc", b"", b"", b"d"]
+    assert list(sources._split_byte_lines(io.BytesIO(b""))) == []
+
+
+def test_text_format_input_paths(tmp_path):
+    (tmp_path / "a.txt").write_text("one")
+    (tmp_path / "b.md").write_text("two")
+    assert sources.resolve_input_pattern(str(tmp_path / "a.txt"), "text") == str(tmp_path / "a.txt")
+    assert sources.resolve_input_pattern(str(tmp_path), "text") == f"{tmp_path}/*"
+    assert sources.resolve_input_pattern(str(tmp_path / "*.txt"), "text") == str(tmp_path / "*.txt")
+    with pytest.raises(UserError, match="matches no file"):
+        sources.resolve_input_pattern(str(tmp_path / "*.rst"), "text")

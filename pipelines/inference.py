@@ -1,0 +1,169 @@
+"""Bulk inference plumbing shared by scoring and generation: the model directory checks and the model handler.
+
+One generic RunInference handler calls a named signature of the exported SavedModel on
+batches of raw strings (the model cleans, tokenizes and looks up itself, exactly as in
+training); a task's post-processing DoFn turns its outputs into rows (Beam's pattern in
+apache_beam/examples/inference: one model handler wrapped in KeyedModelHandler, then
+a task-specific DoFn).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.ml.inference.base import ModelHandler, PredictionResult
+
+from pipelines import common, transforms
+from schemas import names
+from schemas.cli import UserError
+
+LOGGER = logging.getLogger("lstm_pipeline")
+
+
+def length_sorted_calls(texts: Sequence[str], size: int) -> list[list[int]]:
+    """Indices of `texts` cut into model calls of `size` texts of similar length (0 or >= len: one call).
+
+    A model call pads every text to the longest one in it and the LSTM runs over the padding
+    too; calls of texts sorted by characters (a proxy for tokens) cut the padded steps.
+    """
+    if not 0 < size < len(texts):
+        return [list(range(len(texts)))] if texts else []
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    return [order[start : start + size] for start in range(0, len(order), size)]
+
+
+class SignatureModelHandler(ModelHandler[str, PredictionResult, Any]):
+    """RunInference handler for one signature of the exported SavedModel: a batch of raw strings per call.
+
+    Example: str (raw text). Inference: {output key: Python scalar} for `output_keys`. The
+    signature is called with its text input under `input_name` plus the fixed `arguments`
+    (e.g. sampling settings), and `per_row` arguments computed from each text's batch
+    position by `row_arguments(texts) -> {name: array [len(texts)]}` (e.g. per-row seeds).
+    """
+
+    def __init__(
+        self,
+        export_dir: str,
+        signature: str,
+        output_keys: Sequence[str],
+        input_name: str = "text",
+        arguments: dict[str, Any] | None = None,
+        row_arguments: Callable[[Sequence[Any]], dict[str, Any]] | None = None,
+        min_batch_size: int = 16,
+        max_batch_size: int = 1024,
+        bucket_size: int = 64,
+        progress_name: str = "scored",
+    ):
+        super().__init__(min_batch_size=min_batch_size, max_batch_size=max_batch_size)
+        self.export_dir = export_dir
+        self.signature = signature
+        self.output_keys = tuple(output_keys)
+        self.input_name = input_name
+        self.arguments = dict(arguments or {})
+        self.row_arguments = row_arguments
+        # Texts per model call inside a batch (see length_sorted_calls); 0 = the whole batch in one call.
+        self.bucket_size = bucket_size
+        self.progress_name = progress_name
+        self._progress = None  # created on the worker, in run_inference
+
+    def load_model(self):
+        from lstm_model.export import load_exported
+
+        return load_exported(self.export_dir).signatures[self.signature]
+
+    def run_inference(self, batch: Sequence[Any], model, inference_args=None) -> Iterable[PredictionResult]:
+        import numpy as np
+        import tensorflow as tf
+
+        examples = list(batch)
+        if not examples:
+            return []
+        if self._progress is None:
+            self._progress = transforms.ProgressLog(self.progress_name)
+        self._progress.add(len(examples))
+        texts = [e if isinstance(e, str) else e[0] for e in examples]
+        fixed = {k: tf.constant(v) for k, v in self.arguments.items()}
+        columns: dict[str, np.ndarray] = {}
+        for rows in length_sorted_calls(texts, self.bucket_size):  # results go back in batch order
+            per_row = self.row_arguments([examples[i] for i in rows]) if self.row_arguments else {}
+            outputs = model(
+                **{self.input_name: tf.constant([texts[i] for i in rows], dtype=tf.string)},
+                **fixed,
+                **{k: tf.constant(v) for k, v in per_row.items()},
+            )
+            for key in self.output_keys:
+                values = outputs[key].numpy()
+                columns.setdefault(key, np.empty(len(texts), values.dtype))[rows] = values
+        results = []
+        for i, example in enumerate(examples):
+            inference = {}
+            for key in self.output_keys:
+                value = columns[key][i]
+                inference[key] = value.decode("utf-8", errors="replace") if isinstance(value, bytes) else value.item()
+            results.append(PredictionResult(example, inference, self.export_dir))
+        return results
+
+    def get_num_bytes(self, batch: Sequence[Any]) -> int:
+        return sum(len((e if isinstance(e, str) else e[0]).encode("utf-8")) for e in batch)
+
+    def get_metrics_namespace(self) -> str:
+        return "lstm_" + self.progress_name
+
+
+def load_model_info(model_dir: str) -> dict[str, Any]:
+    """model_info.json of a trained model, checked for what bulk inference needs (UserError if not)."""
+    model_dir = model_dir.rstrip("/")
+    info_path = common.join(model_dir, names.MODEL_INFO_FILE)
+    if not common.exists(model_dir):
+        raise UserError(f"--model_dir {model_dir} does not exist")
+    if not common.exists(info_path):
+        raise UserError(
+            f"--model_dir {model_dir} has no {names.MODEL_INFO_FILE}: not a trained model directory (run make train)"
+        )
+    try:
+        info = common.read_json(info_path)
+    except (ValueError, OSError) as error:
+        raise UserError(f"cannot read {info_path}: {error}") from None
+    if not isinstance(info, dict) or not isinstance(info.get("model_version"), str):
+        raise UserError(f"{info_path} is not a model_info.json of this project (no model_version)")
+    if not common.exists(common.join(model_dir, names.MODEL_EXPORT_DIR, "saved_model.pb")):
+        raise UserError(f"--model_dir {model_dir} has no exported model ({names.MODEL_EXPORT_DIR}/saved_model.pb)")
+    vocab_path = common.join(model_dir, names.VOCAB_FILE)
+    if not common.exists(vocab_path):
+        raise UserError(f"--model_dir {model_dir} is missing its vocabulary ({names.VOCAB_FILE})")
+    with FileSystems.open(vocab_path) as handle:
+        vocabulary_size = sum(1 for line in handle.read().decode("utf-8", errors="replace").split("\n") if line)
+    if vocabulary_size != info.get("vocabulary_size"):
+        raise UserError(
+            f"{vocab_path} has {vocabulary_size} tokens but the model was trained with "
+            f"{info.get('vocabulary_size')}: the vocabulary does not belong to this model"
+        )
+    with FileSystems.open(info_path) as handle:
+        info["_model_info_sha256"] = hashlib.sha256(handle.read()).hexdigest()
+    info.setdefault("task", names.TASK_CLASSIFICATION)  # models trained before tasks existed are classifiers
+    return info
+
+
+def check_blessing(model_dir: str, info: dict[str, Any], allow_unblessed: bool = False) -> bool:
+    """True if MODEL_DIR/blessing.json blesses this model version; else UserError, or a warning with --allow_unblessed."""
+    path = common.join(model_dir.rstrip("/"), names.MODEL_BLESSING_FILE)
+    try:
+        blessing = common.read_json(path) if common.exists(path) else None
+    except (ValueError, OSError) as error:
+        raise UserError(f"cannot read {path}: {error}") from None
+    if blessing is None:
+        problem = f"--model_dir {model_dir} has no {names.MODEL_BLESSING_FILE} (run python -m lstm_model.bless --model_dir {model_dir})"
+    elif blessing.get("model_version") not in (None, info.get("model_version")):
+        problem = f"{path} is for model {blessing.get('model_version')}, not {info.get('model_version')}"
+    elif blessing.get("blessed") is True:
+        return True
+    else:
+        problem = f"model in {model_dir} is not blessed ({blessing.get('reason', 'no reason recorded')})"
+    if not allow_unblessed:
+        raise UserError(f"{problem}; pass --allow_unblessed to use it anyway")
+    LOGGER.warning("going on anyway (--allow_unblessed): %s", problem)
+    return False
