@@ -7,7 +7,7 @@ from pathlib import Path
 
 JSON_FILE = "results.json"
 MARKDOWN_FILE = "results.md"
-BENCHMARK_ORDER = ("ingest", "train_input", "score")
+BENCHMARK_ORDER = ("ingest", "train_input", "score", "generation")
 
 
 def all_figures(results: dict) -> list[dict]:

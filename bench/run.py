@@ -74,7 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--out_dir", default=None, help="Where results.json/md go (default: reports/bench, --quick: WORK_DIR/report)."
     )
     parser.add_argument(
-        "--only", default="ingest,train_input,score", help="Comma-separated benchmarks to run (default: all)."
+        "--only",
+        default="ingest,train_input,score,generation",  # generation: bench/generation.py
+        help="Comma-separated benchmarks to run (default: all).",
     )
     parser.add_argument(
         "--model_dir", default=None, help="Score with this trained model instead of training one (development)."
@@ -466,13 +468,29 @@ def bench_score(h: Harness, subsets: dict[Fraction, Path], sizes: dict[Fraction,
     }
 
 
+# ---------------------------------------------------------------------- generation: BEGIN (bench/generation.py)
+# Bulk generation and language-model scoring, pipeline vs bare loop (docs/performance.md, "Generation and
+# language-model scoring"): a character LM on tiny Shakespeare built in WORK_DIR/generation (kept for reuse),
+# figures "generation" and "lm_score" under results["benchmarks"]["generation"].
+GENERATION = "generation"
+
+
+def bench_generation(h: Harness) -> dict:
+    from bench import generation  # here, not at the top: bench.generation imports figure() from this module
+
+    return generation.bench_generation(h)
+
+
+# ---------------------------------------------------------------------- generation: END
+
+
 # ---------------------------------------------------------------------- main
 def run(argv: list[str] | None = None) -> dict:
     """Run the selected benchmarks; returns the results dict (also written as JSON and markdown)."""
     args = build_parser().parse_args(argv)
     h = Harness(args)
     only = {name.strip() for name in args.only.split(",") if name.strip()}
-    unknown = only - {"ingest", "train_input", "score"}
+    unknown = only - {"ingest", "train_input", "score", GENERATION}  # generation: bench/generation.py
     if unknown:
         raise SystemExit(f"--only: unknown benchmarks {sorted(unknown)}")
     started = time.perf_counter()
@@ -530,6 +548,7 @@ def run(argv: list[str] | None = None) -> dict:
         "score": lambda: bench_score(
             h, subsets, sizes, train_scoring_model(h, dataset_dir if has_dataset() else ingest_dataset())
         ),
+        GENERATION: lambda: bench_generation(h),  # generation: bench/generation.py
     }
 
     def has_dataset() -> bool:

@@ -12,7 +12,7 @@ import pytest
 from bench import corpus, report
 from bench import run as bench_run
 
-BENCHMARKS = ("ingest", "train_input", "score")
+BENCHMARKS = ("ingest", "train_input", "score", "generation")
 
 
 def test_growth_figures_from_measurements():

@@ -284,3 +284,19 @@ def test_step_and_prompt_state_agree_with_the_whole_sequence():
                 assert log_probs[row, int(ids[row, t + 1])] == pytest.approx(whole[row, t], abs=1e-5)
     # The state after all but the last prompt token: row 0 after 5 tokens.
     np.testing.assert_allclose(state[-1][0].numpy()[0], stepped_state[-1][0].numpy()[0], atol=1e-6)
+
+
+def test_sampled_softmax_trains_and_evaluates_exactly():
+    """A large vocabulary trains on a sampled softmax; evaluation is the exact softmax (the same as token_log_probs)."""
+    config = LanguageModelConfig(embedding_dim=8, lstm_units=16, num_layers=1, num_sampled=-1)
+    lm = causal_lm.CausalLM(config, 5000)
+    assert lm.head.num_sampled == 1024  # auto: sampled above 4,096 tokens
+    model = causal_lm.compile_language_model(lm)
+    windows = np.random.default_rng(1).integers(4, 5000, size=(4, 17)).astype(np.int32)
+    first = float(model.train_on_batch(windows))
+    assert np.isfinite(first)
+    exact = model(windows, training=False).numpy().sum()
+    log_probs = lm.token_log_probs(tf.constant(windows), tf.constant([17] * 4)).numpy().sum()
+    assert exact == pytest.approx(-log_probs, rel=1e-4)
+    assert LanguageModelConfig(num_sampled=0).sampled_candidates(50_000) == 0
+    assert LanguageModelConfig(num_sampled=-1).sampled_candidates(69) == 0

@@ -100,23 +100,37 @@ def split_figures(total_nats: float, tokens: int, chars: int | None) -> dict[str
 
 
 class _Evaluator:
-    """Exact summed NLL (nats) and token count of consecutive windows of a stream."""
+    """Exact summed NLL (nats) and token count of a token stream, the LSTM state carried through it.
 
-    def __init__(self, model, batch_size: int):
+    The stream is cut into `rows` contiguous pieces scored side by side (a batch); each piece is read
+    from its start to its end in one pass, so every token is predicted from all the text before it
+    within its piece (a few thousand tokens for tiny Shakespeare's validation split), the way a
+    recurrent model reads a long text. Every token but the stream's first is predicted exactly once.
+    """
+
+    def __init__(self, lm, rows: int = 64):
         import tensorflow as tf
 
-        self.batch_size = batch_size
-        self._nll = tf.function(
-            lambda x: model(x, training=False), input_signature=[tf.TensorSpec([None, None], tf.int32)]
+        self.rows = rows
+        self._log_probs = tf.function(
+            lm.token_log_probs,
+            input_signature=[tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([None], tf.int32)],
         )
 
-    def __call__(self, windows) -> tuple[float, int]:
-        total, tokens = 0.0, 0
-        for start in range(0, len(windows), self.batch_size):
-            batch = windows[start : start + self.batch_size]
-            total += float(self._nll(batch).numpy().astype("float64").sum())
-            tokens += int((batch[:, 1:] != 0).sum())
-        return total, tokens
+    def __call__(self, stream) -> tuple[float, int]:
+        import numpy as np
+
+        targets = len(stream) - 1
+        if targets < 1:
+            return 0.0, 0
+        rows = min(self.rows, targets)
+        length = -(-targets // rows)  # ceil: targets per row
+        padded = np.zeros(rows * length + 1, np.int32)
+        padded[: len(stream)] = stream
+        ids = padded[np.arange(rows)[:, None] * length + np.arange(length + 1)[None, :]]  # rows overlap by one token
+        lengths = np.clip(len(stream) - np.arange(rows) * length, 1, length + 1).astype(np.int32)
+        log_probs = self._log_probs(ids, lengths).numpy().astype("float64")
+        return float(-log_probs.sum()), int(lengths.sum() - rows)
 
 
 def _save_checkpoint(directory: Path, model, state: dict[str, Any], best: bool) -> None:
@@ -218,11 +232,14 @@ def train(dataset_dir: str, model_dir: str, config, args: argparse.Namespace) ->
     lm = CausalLM(config, len(vocabulary))
     model = compile_language_model(lm)
     model.summary(print_fn=LOGGER.info)
-    evaluate = _Evaluator(model, config.batch_size)
-    validation_windows = lm_data.consecutive_windows(
-        validation_stream, config.sequence_length, config.validation_tokens
-    )
+    evaluate = _Evaluator(lm)
+    # What each validation measures: the whole split, or its first validation_tokens tokens.
+    evaluated = validation_stream[: config.validation_tokens + 1] if config.validation_tokens else validation_stream
     chars = {split: manifest["splits"][split].get("chars") for split in names.SPLITS}
+    if config.validation_tokens and chars[names.SPLIT_VALIDATION]:
+        # Only the first validation_tokens are measured: their share of the characters (tokens incl. [EOS]).
+        share = min(1.0, config.validation_tokens / max(len(validation_stream) - 1, 1))
+        chars[names.SPLIT_VALIDATION] = chars[names.SPLIT_VALIDATION] * share
     tokens_per_step = config.batch_size * config.sequence_length
     state = {"epoch": 0, "step": 0, "seconds": 0.0, "history": [], "best": None, "since_best": 0}
     state["learning_rate"] = config.learning_rate
@@ -251,6 +268,10 @@ def train(dataset_dir: str, model_dir: str, config, args: argparse.Namespace) ->
         losses, last_log, logged_steps = [], time.monotonic(), 0
         for step in range(config.steps_per_epoch):
             windows = lm_data.random_windows(train_stream, config.batch_size, config.sequence_length, rng)
+            scheduled = config.scheduled_learning_rate(state["step"], (time.monotonic() - started) / 60)
+            if scheduled is not None:
+                state["learning_rate"] = scheduled
+                model.optimizer.learning_rate.assign(scheduled)
             losses.append(float(model.train_on_batch(windows)))
             state["step"] += 1
             now = time.monotonic()
@@ -268,7 +289,7 @@ def train(dataset_dir: str, model_dir: str, config, args: argparse.Namespace) ->
             if budget and now - started >= budget:
                 stopped_by = "max_minutes"
                 break
-        total, tokens = evaluate(validation_windows)
+        total, tokens = evaluate(evaluated)
         validation = split_figures(total, tokens, chars[names.SPLIT_VALIDATION])
         seconds = time.monotonic() - started
         entry = {
@@ -289,7 +310,7 @@ def train(dataset_dir: str, model_dir: str, config, args: argparse.Namespace) ->
         improved = state["best"] is None or entry["val_loss"] < state["best"]
         state["best"] = entry["val_loss"] if improved else state["best"]
         state["since_best"] = 0 if improved else state["since_best"] + 1
-        if not improved and config.reduce_lr_factor < 1.0:
+        if not improved and config.reduce_lr_factor < 1.0 and config.lr_schedule == "plateau":
             state["learning_rate"] *= config.reduce_lr_factor
             model.optimizer.learning_rate.assign(state["learning_rate"])
         state["epoch"] = epoch + 1
@@ -313,14 +334,12 @@ def train(dataset_dir: str, model_dir: str, config, args: argparse.Namespace) ->
     model.load_weights(str(checkpoints / "best.weights.h5"))
     model.save_weights(str(model_path / WEIGHTS_FILE))
 
-    results = {names.SPLIT_VALIDATION: split_figures(*evaluate(validation_windows), chars[names.SPLIT_VALIDATION])}
+    results = {names.SPLIT_VALIDATION: split_figures(*evaluate(evaluated), chars[names.SPLIT_VALIDATION])}
     if test_stream is not None:
-        test_windows = lm_data.consecutive_windows(test_stream, config.sequence_length)
-        results[names.SPLIT_TEST] = split_figures(*evaluate(test_windows), chars[names.SPLIT_TEST])
+        results[names.SPLIT_TEST] = split_figures(*evaluate(test_stream), chars[names.SPLIT_TEST])
 
     # The baseline: a Kneser-Ney n-gram model on the same training text, scored on the same validation tokens.
     order = args.baseline_order or (ngram.DEFAULT_CHARACTER_ORDER if spec.tokenizer == "char" else 3)
-    evaluated = validation_stream[: config.validation_tokens + 1] if config.validation_tokens else validation_stream
     baseline_fit = ngram.fit_and_evaluate(_documents(train_stream), _documents(evaluated), len(vocabulary), order)
     baseline = {
         "model": f"Kneser-Ney {order}-gram",
