@@ -90,7 +90,7 @@ full-generation: $(VENV)/.installed ## All of tiny Shakespeare: ingest -> LM (30
 	@$(PY) -c "import json; m = json.load(open('$(FULL_LM_MODEL)/metrics.json')); v = m['validation']; print('validation: %.4f nats/char, %.4f bits/char after %.1f min; baseline %s %.4f' % (v['nats_per_token'], v['bits_per_char'], m['train_seconds'] / 60, m['baseline']['model'], m['baseline']['validation']['nats_per_token']))"
 
 test: $(VENV)/.installed ## Run the test suite
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --durations=20 tests
 
 lint: $(VENV)/.installed ## ruff lint and format check
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

@@ -218,11 +218,13 @@ WEIGHTS_FILE = "model.weights.h5"  # in a language_model model directory (lstm_m
 
 
 def is_model_dir(model_dir: str) -> bool:
-    """Whether `model_dir` holds a trained causal language model (model_info.json says task language_model)."""
+    """Whether `model_dir` holds a trained causal language model (its weights file, and model_info.json's task)."""
     import json
     from pathlib import Path
 
     info = Path(model_dir) / names.MODEL_INFO_FILE
+    if not (Path(model_dir) / WEIGHTS_FILE).is_file():  # lstm_model.pretrain's bidirectional LMs keep other files
+        return False
     try:
         return json.loads(info.read_text()).get("task") == names.TASK_LANGUAGE_MODEL
     except (OSError, ValueError, AttributeError):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.calibration import calibration_curve
 
-from lstm_model import baseline, report
+from lstm_model import baseline, evaluate, report
 from schemas import names
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -116,7 +116,7 @@ def test_write_report_writes_page_plots_and_numbers(tmp_path):
     assert summary["examples"] == n and 0.5 < summary["roc_auc"] <= 1.0
     assert summary["average_precision"] == pytest.approx(summary["pr_curve"]["average_precision"])
     assert sum(b["count"] for b in summary["by_length"]) == n
-    assert len(out["confident_errors"]) == report.CONFIDENT_ERRORS
+    assert len(out["confident_errors"]) == evaluate.CONFIDENT_ERRORS
     json.dumps(summary)  # metrics.json-serialisable
 
 

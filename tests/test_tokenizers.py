@@ -40,6 +40,20 @@ def _ingest(source: Path, out: Path, *flags: str) -> dict:
     )
 
 
+@pytest.fixture(scope="module")
+def ingested(lines_file, tmp_path_factory):
+    """tokenizer -> (dataset dir, manifest), each ingested once per module."""
+    cache = {}
+
+    def get(tokenizer: str):
+        if tokenizer not in cache:
+            out = tmp_path_factory.mktemp(f"dataset_{tokenizer}")
+            cache[tokenizer] = (out, _ingest(lines_file, out, "--tokenizer", tokenizer))
+        return cache[tokenizer]
+
+    return get
+
+
 def _written_ids(dataset_dir: Path) -> dict[str, list[int]]:
     ids = {}
     spec = feature_spec(with_label=False)
@@ -52,13 +66,13 @@ def _written_ids(dataset_dir: Path) -> dict[str, list[int]]:
 
 
 @pytest.mark.parametrize("tokenizer", ["char", "word", "wordpiece"])
-def test_model_preprocessing_gives_ingest_ids(lines_file, tmp_path, tokenizer):
-    manifest = _ingest(lines_file, tmp_path / "ds", "--tokenizer", tokenizer)
+def test_model_preprocessing_gives_ingest_ids(lines_file, ingested, tokenizer):
+    dataset_dir, manifest = ingested(tokenizer)
     spec = TextSpec.from_dict(manifest["preprocessing"])
     assert spec.tokenizer == tokenizer
-    vocabulary = data.read_vocabulary(str(tmp_path / "ds" / names.VOCAB_FILE))
+    vocabulary = data.read_vocabulary(str(dataset_dir / names.VOCAB_FILE))
     assert tuple(vocabulary[:4]) == names.GENERATIVE_RESERVED_TOKENS
-    written = _written_ids(tmp_path / "ds")
+    written = _written_ids(dataset_dir)
     raw = {f"lines.txt:{n}": line for n, line in enumerate(lines_file.read_text(encoding="utf-8").split("\n"), 1)}
     # The exported model runs TextPreprocessor.ids inside a graph, from raw text: do the same here.
     preprocessor = TextPreprocessor(vocabulary, spec=spec)
@@ -79,19 +93,19 @@ def test_model_preprocessing_gives_ingest_ids(lines_file, tmp_path, tokenizer):
         assert back.replace(" ", "") == cleaned.replace(" ", "") or "[UNK]" in back
 
 
-def test_reused_vocabulary_gives_identical_ids(lines_file, tmp_path):
-    first = _ingest(lines_file, tmp_path / "a", "--tokenizer", "word")
-    second = _ingest(lines_file, tmp_path / "b", "--vocabulary", str(tmp_path / "a"))
-    assert second["vocabulary"]["from"] == str(tmp_path / "a")
+def test_reused_vocabulary_gives_identical_ids(lines_file, ingested, tmp_path):
+    first_dir, first = ingested("word")
+    second = _ingest(lines_file, tmp_path / "b", "--vocabulary", str(first_dir))
+    assert second["vocabulary"]["from"] == str(first_dir)
     assert second["preprocessing"] == first["preprocessing"]
-    assert (tmp_path / "a" / names.VOCAB_FILE).read_bytes() == (tmp_path / "b" / names.VOCAB_FILE).read_bytes()
-    assert _written_ids(tmp_path / "a") == _written_ids(tmp_path / "b")
+    assert (first_dir / names.VOCAB_FILE).read_bytes() == (tmp_path / "b" / names.VOCAB_FILE).read_bytes()
+    assert _written_ids(first_dir) == _written_ids(tmp_path / "b")
 
 
-def test_reused_vocabulary_refuses_contradicting_flags(lines_file, tmp_path):
-    _ingest(lines_file, tmp_path / "a", "--tokenizer", "char")
+def test_reused_vocabulary_refuses_contradicting_flags(lines_file, ingested, tmp_path):
+    char_dir, _ = ingested("char")
     with pytest.raises(ingest.UserError, match="contradicts the vocabulary"):
-        _ingest(lines_file, tmp_path / "b", "--vocabulary", str(tmp_path / "a"), "--tokenizer", "word")
+        _ingest(lines_file, tmp_path / "b", "--vocabulary", str(char_dir), "--tokenizer", "word")
     with pytest.raises(ingest.UserError, match="expected a dataset or model directory"):
         _ingest(lines_file, tmp_path / "c", "--vocabulary", str(tmp_path / "nothing_here"))
 
