@@ -9,9 +9,20 @@ from setuptools import find_packages, setup
 setup(
     name="lstm-text-pipeline",
     version="0.1.0",
-    description="Batch pipelines for LSTM text models: Beam ingest -> Keras LSTM -> Beam bulk scoring.",
+    description="Batch pipelines for LSTM text models: Beam ingest -> Keras LSTM -> Beam bulk scoring and generation.",
     python_requires=">=3.11,<3.12",
-    packages=find_packages(include=["pipelines", "pipelines.*", "lstm_model", "lstm_model.*", "schemas", "schemas.*"]),
+    packages=find_packages(
+        include=[
+            "pipelines",
+            "pipelines.*",
+            "lstm_model",
+            "lstm_model.*",
+            "schemas",
+            "schemas.*",
+            "textprep",
+            "textprep.*",
+        ]
+    ),
     package_data={"schemas": ["expectations/*.json"]},
     install_requires=[
         "apache-beam[gcp]>=2.77,<3",
@@ -30,6 +41,7 @@ setup(
             "lstm-ingest=pipelines.ingest:main",
             "lstm-train=lstm_model.train:main",
             "lstm-score=pipelines.score:main",
+            "lstm-generate=pipelines.generate:main",
         ]
     },
 )

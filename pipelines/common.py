@@ -120,3 +120,24 @@ def describe_outputs(output_dir: str, files: list[tuple[str, int]]) -> dict[str,
             "records": records,
         }
     return outputs
+
+
+def add_encoding_flags(parser) -> None:
+    """--encoding and --fallback_encoding (every pipeline that reads raw text)."""
+    parser.add_argument("--encoding", default="utf-8", help="Encoding of raw text bytes (default: %(default)s).")
+    parser.add_argument(
+        "--fallback_encoding",
+        default=None,
+        help="Encoding tried when --encoding fails (e.g. cp1252); such records are kept and counted as repaired.",
+    )
+
+
+def check_encodings(args) -> None:
+    """UserError naming the flag if --encoding or --fallback_encoding is not a codec Python knows."""
+    for flag in ("encoding", "fallback_encoding"):
+        codec = getattr(args, flag)
+        try:
+            if codec is not None:
+                "".encode(codec)
+        except LookupError:
+            raise UserError(f"--{flag} {codec!r} is not a known codec") from None

@@ -36,7 +36,13 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines import common, runs, sinks, sources, transforms, validation
 from pipelines.common import QUARANTINE_TAG, UserError
-from pipelines.inference import SignatureModelHandler, check_blessing, load_model_info
+from pipelines.inference import (
+    SignatureModelHandler,
+    add_bulk_flags,
+    check_blessing,
+    load_model_info,
+    passthrough_values,
+)
 from schemas import arrow, names, reasons
 
 LOGGER = logging.getLogger("lstm_pipeline")
@@ -100,11 +106,7 @@ class _ToGeneratedRow(beam.DoFn):
             "model_version": self.model_version,
             "generated_at": self.generated_at,
         }
-        extra = record.get("extra") or {}
-        for column in self.passthrough:
-            value = extra.get(column, record.get(column))
-            row[column] = None if value is None else str(value)
-        yield record["id"], row
+        yield record["id"], {**row, **passthrough_values(record, self.passthrough)}
 
 
 class GenerationStatsFn(beam.CombineFn):
@@ -140,25 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Generate text from prompts with an exported LSTM language model (RunInference) into Parquet.",
         epilog="Unrecognised flags go to Beam's PipelineOptions (e.g. --runner DataflowRunner).",
     )
-    parser.add_argument("--input", required=True, help="Prompts: folder, file or glob (local or gs://).")
-    parser.add_argument(
-        "--input_format", default="lines", choices=sources.FORMATS, help="Layout of --input (default: %(default)s)."
-    )
-    parser.add_argument("--model_dir", required=True, help="Trained language model directory (lstm_model.train).")
-    parser.add_argument("--output_dir", required=True, help="Directory for generated Parquet, quarantine, manifest.")
-    parser.add_argument("--overwrite", action="store_true", help="Replace a previous run in --output_dir.")
-    parser.add_argument(
-        "--allow_unblessed", action="store_true", help="Generate with a model that is not blessed (lstm_model.bless)."
-    )
-    parser.add_argument(
-        "--passthrough_columns", default="", help="Comma-separated input columns copied to the output as strings."
-    )
-    parser.add_argument("--text_column", default="prompt", help="Tabular inputs: prompt column (default: %(default)s).")
-    parser.add_argument(
-        "--id_column", default="id", help="Tabular inputs: id column; FILE:ROW if absent (default: %(default)s)."
-    )
-    parser.add_argument("--encoding", default="utf-8", help="Encoding of raw prompt bytes (default: %(default)s).")
-    parser.add_argument("--fallback_encoding", default=None, help="Encoding tried when --encoding fails (e.g. cp1252).")
+    add_bulk_flags(parser, verb="Generate", what="prompts", input_format="lines", text_column="prompt")
     parser.add_argument(
         "--max_prompt_chars",
         type=int,
@@ -211,13 +195,7 @@ def validate_args(args: argparse.Namespace) -> None:
     for flag in ("max_quarantine_rate", "max_oov_rate"):
         if not 0.0 <= getattr(args, flag) <= 1.0:
             raise UserError(f"--{flag} must be in [0, 1], got {getattr(args, flag)}")
-    for flag in ("encoding", "fallback_encoding"):
-        codec = getattr(args, flag)
-        try:
-            if codec is not None:
-                "".encode(codec)
-        except LookupError:
-            raise UserError(f"--{flag} {codec!r} is not a known codec") from None
+    common.check_encodings(args)
 
 
 def settings_of(args: argparse.Namespace) -> dict[str, Any]:

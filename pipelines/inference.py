@@ -17,7 +17,7 @@ from typing import Any
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
-from pipelines import common, transforms
+from pipelines import common, sources, transforms
 from schemas import names
 from schemas.cli import UserError
 
@@ -112,6 +112,47 @@ class SignatureModelHandler(ModelHandler[str, PredictionResult, Any]):
 
     def get_metrics_namespace(self) -> str:
         return "lstm_" + self.progress_name
+
+
+def add_bulk_flags(parser, *, verb: str, what: str, input_format: str, text_column: str) -> None:
+    """The flags every bulk-inference pipeline has: input, output, model, blessing, pass-through, columns, encodings."""
+    parser.add_argument("--input", required=True, help=f"{what.capitalize()}: folder, file or glob (local or gs://).")
+    parser.add_argument(
+        "--input_format",
+        default=input_format,
+        choices=sources.FORMATS,
+        help="Layout of --input (default: %(default)s).",
+    )
+    parser.add_argument("--model_dir", required=True, help="Trained model directory (from lstm_model.train).")
+    parser.add_argument(
+        "--output_dir", required=True, help="Directory for the Parquet output, quarantine and manifest."
+    )
+    parser.add_argument("--overwrite", action="store_true", help="Replace a previous run in --output_dir.")
+    parser.add_argument(
+        "--allow_unblessed",
+        action="store_true",
+        help=f"{verb} with a model that is not blessed (see lstm_model.bless).",
+    )
+    parser.add_argument(
+        "--passthrough_columns", default="", help="Comma-separated input columns copied to the output as strings."
+    )
+    parser.add_argument(
+        "--text_column", default=text_column, help=f"Tabular inputs: the {what} column (default: %(default)s)."
+    )
+    parser.add_argument(
+        "--id_column", default="id", help="Tabular inputs: id column; FILE:ROW if absent (default: %(default)s)."
+    )
+    common.add_encoding_flags(parser)
+
+
+def passthrough_values(record: dict[str, Any], columns: Sequence[str]) -> dict[str, str | None]:
+    """{column: value as a string, or None} of the input columns a user asked to carry into the output."""
+    extra = record.get("extra") or {}
+    values = {}
+    for column in columns:
+        value = extra.get(column, record.get(column))
+        values[column] = None if value is None else str(value)
+    return values
 
 
 def load_model_info(model_dir: str) -> dict[str, Any]:

@@ -83,12 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="split",
         help="Tabular inputs: column with train/test/validation/unsup (default: %(default)s).",
     )
-    io_group.add_argument("--encoding", default="utf-8", help="Encoding of raw text bytes (default: %(default)s).")
-    io_group.add_argument(
-        "--fallback_encoding",
-        default=None,
-        help="Encoding tried when --encoding fails (e.g. cp1252); such records are kept and counted as repaired.",
-    )
+    common.add_encoding_flags(io_group)
 
     clean_group = parser.add_argument_group(
         "cleaning, tokenizer and checks (defaults depend on the task: classification lowercases words with markup "
@@ -206,13 +201,7 @@ def validate_args(args: argparse.Namespace) -> tasks.Task:
             f"--vocab_splits may name train and unsup only (never validation/test), got {args.vocab_splits!r}"
         )
     args.vocab_splits = splits
-    for flag in ("encoding", "fallback_encoding"):
-        codec = getattr(args, flag)
-        try:
-            if codec is not None:
-                "".encode(codec)
-        except LookupError:
-            raise UserError(f"--{flag} {codec!r} is not a known codec") from None
+    common.check_encodings(args)
     for flag in ("max_quarantine_rate", "max_duplicate_rate", "max_oov_rate", "min_label_share", "max_label_share"):
         if not 0.0 <= getattr(args, flag) <= 1.0:
             raise UserError(f"--{flag} must be in [0, 1], got {getattr(args, flag)}")

@@ -32,7 +32,14 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines import common, runs, sinks, sources, tasks, transforms, validation
 from pipelines.common import QUARANTINE_TAG, UserError
-from pipelines.inference import SignatureModelHandler, check_blessing, length_sorted_calls, load_model_info
+from pipelines.inference import (
+    SignatureModelHandler,
+    add_bulk_flags,
+    check_blessing,
+    length_sorted_calls,
+    load_model_info,
+    passthrough_values,
+)
 from schemas import names
 
 __all__ = ["check_blessing", "length_sorted_calls", "load_model_info", "run"]
@@ -65,11 +72,7 @@ class _ToScoredRow(beam.DoFn):
             "model_version": self.model_version,
             "scored_at": self.scored_at,
         }
-        extra = record.get("extra") or {}
-        for column in self.passthrough:
-            value = extra.get(column, record.get(column))
-            row[column] = None if value is None else str(value)
-        yield record["id"], row
+        yield record["id"], {**row, **passthrough_values(record, self.passthrough)}
 
 
 def key_for_inference(record: dict[str, Any]):
@@ -85,31 +88,13 @@ def build_parser() -> argparse.ArgumentParser:
         "probability and label, or a language model's log-likelihood (nats per token, bits per character).",
         epilog="Unrecognised flags go to Beam's PipelineOptions (e.g. --runner DataflowRunner).",
     )
-    parser.add_argument("--input", required=True, help="Folder, file or glob (local or gs://).")
-    parser.add_argument(
-        "--input_format", default="aclimdb", choices=sources.FORMATS, help="Layout of --input (default: %(default)s)."
-    )
-    parser.add_argument("--model_dir", required=True, help="Trained model directory (from lstm_model.train).")
-    parser.add_argument("--output_dir", required=True, help="Directory for scored Parquet, quarantine and manifest.")
-    parser.add_argument("--overwrite", action="store_true", help="Replace a previous run in --output_dir.")
-    parser.add_argument(
-        "--allow_unblessed", action="store_true", help="Score with a model that is not blessed (see lstm_model.bless)."
-    )
-    parser.add_argument(
-        "--passthrough_columns", default="", help="Comma-separated input columns copied to the output as strings."
-    )
-    parser.add_argument("--text_column", default="text", help="Tabular inputs: text column (default: %(default)s).")
+    add_bulk_flags(parser, verb="Score", what="texts", input_format="aclimdb", text_column="text")
     parser.add_argument(
         "--label_column",
         default="label",
         help="Tabular inputs: label column, passed through if asked (default: %(default)s).",
     )
-    parser.add_argument(
-        "--id_column", default="id", help="Tabular inputs: id column; FILE:ROW if absent (default: %(default)s)."
-    )
     parser.add_argument("--split_column", default="split", help="Tabular inputs: split column (default: %(default)s).")
-    parser.add_argument("--encoding", default="utf-8", help="Encoding of raw text bytes (default: %(default)s).")
-    parser.add_argument("--fallback_encoding", default=None, help="Encoding tried when --encoding fails (e.g. cp1252).")
     parser.add_argument(
         "--max_chars",
         type=int,
@@ -410,6 +395,7 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
     common.setup_logging()
     if args.batch_size < 1 or args.rows_per_file < 1 or args.max_chars < 1:
         raise UserError("--batch_size, --rows_per_file and --max_chars must be >= 1")
+    common.check_encodings(args)
     info = load_model_info(args.model_dir)
     try:
         tasks.get(info["task"]).scored_schema([c.strip() for c in args.passthrough_columns.split(",") if c.strip()])
