@@ -54,7 +54,8 @@ def add_blessing_flags(parser: argparse.ArgumentParser) -> None:
         "--bless_margin",
         type=float,
         default=0.0,
-        help="Blessed only if test accuracy exceeds the TF-IDF baseline's by more than this (absolute; default: %(default)s).",
+        help="Blessed only if the deciding metric (a classifier's test accuracy, a language model's validation nats "
+        "per token) beats the baseline's by more than this (absolute; default: %(default)s).",
     )
     group.add_argument(
         "--previous_model_dir",
@@ -65,7 +66,7 @@ def add_blessing_flags(parser: argparse.ArgumentParser) -> None:
         "--previous_margin",
         type=float,
         default=0.0,
-        help="Required gain in test accuracy over --previous_model_dir (absolute; default: %(default)s).",
+        help="Required gain in the deciding metric over --previous_model_dir (absolute; default: %(default)s).",
     )
 
 

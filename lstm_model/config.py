@@ -189,9 +189,7 @@ class LanguageModelConfig(_ConfigIO):
     num_layers: int = 1  # stacked forward LSTM layers (on 2 CPU cores one wide layer learns fastest; see README)
     dropout: float = 0.1  # drop rate after the embedding, between LSTM layers and before the softmax (0..1)
     tie_embeddings: bool = False  # output layer reuses the embedding matrix (via a projection if widths differ)
-    num_sampled: int = (
-        -1
-    )  # sampled softmax candidates per step in training; 0 = full softmax; -1 = full up to 4096 tokens, else 1024
+    num_sampled: int = -1  # sampled softmax size in training (0: full; -1: full up to 4096 tokens, else 1024)
     # --- input
     sequence_length: int = 64  # tokens per training window (the backpropagation horizon)
     batch_size: int = 32  # windows per step, each at a random offset of the training stream

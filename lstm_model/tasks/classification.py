@@ -359,6 +359,7 @@ def train(
         "dataset_fingerprint": manifest["dataset_fingerprint"],
         "dataset_manifest_sha256": hashlib.sha256(manifest_bytes).hexdigest(),
         "dataset_token_length": {split: manifest["splits"][split]["token_length"] for split in names.SPLITS},
+        "dataset_records": {split: manifest["splits"][split]["records"] for split in names.SPLITS},
         "dataset_oov_rate": {split: manifest["splits"][split]["oov_rate"] for split in names.SPLITS},
         # What scoring compares its corpus with (drift): share of raw records quarantined at ingest.
         "dataset_quarantine_rate": manifest["counts"]["quarantined"] / max(manifest["counts"]["records_in"], 1),
