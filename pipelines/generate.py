@@ -48,6 +48,7 @@ from schemas import arrow, names, reasons
 LOGGER = logging.getLogger("lstm_pipeline")
 GENERATE_OUTPUTS = ("text", "num_tokens", "log_prob", "prompt_tokens", "prompt_oov")
 SUITE = "generated_output"
+RAW_SUITE = "raw_text_rows"  # prompts carry no labels
 DEFAULT_MAX_PROMPT_CHARS = 20_000
 
 
@@ -274,7 +275,7 @@ def build_pipeline(pipeline: beam.Pipeline, args: argparse.Namespace, info: dict
     raw_rows = (
         read["records"]
         | "RawRowFeatures" >> beam.Map(validation.raw_row_features)
-        | "ValidateRawRows" >> validation.ValidateRows(validation.load_suite("raw_rows", options))
+        | "ValidateRawRows" >> validation.ValidateRows(validation.load_suite(RAW_SUITE, options))
     )
     generated_rows = (
         generated.rows
@@ -317,7 +318,7 @@ def write_manifest(args, beam_args, info, generated_at, seconds) -> dict[str, An
     options = suite_options(args)
     reports = [
         validation.evaluate(
-            validation.load_suite("raw_rows", options),
+            validation.load_suite(RAW_SUITE, options),
             summary["raw_rows"],
             {"quarantine_rate": quarantined / records_in, "duplicate_rate": 0.0},
         ),

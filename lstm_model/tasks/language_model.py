@@ -336,7 +336,12 @@ def train(dataset_dir: str, model_dir: str, config, args: argparse.Namespace) ->
 
     results = {names.SPLIT_VALIDATION: split_figures(*evaluate(evaluated), chars[names.SPLIT_VALIDATION])}
     if test_stream is not None:
-        results[names.SPLIT_TEST] = split_figures(*evaluate(test_stream), chars[names.SPLIT_TEST])
+        # Bounded like validation (--validation_tokens), so a large test split does not dominate the run's time.
+        measured = test_stream[: config.validation_tokens + 1] if config.validation_tokens else test_stream
+        test_chars = chars[names.SPLIT_TEST]
+        if config.validation_tokens and test_chars:
+            test_chars = test_chars * min(1.0, config.validation_tokens / max(len(test_stream) - 1, 1))
+        results[names.SPLIT_TEST] = split_figures(*evaluate(measured), test_chars)
 
     # The baseline: a Kneser-Ney n-gram model on the same training text, scored on the same validation tokens.
     order = args.baseline_order or (ngram.DEFAULT_CHARACTER_ORDER if spec.tokenizer == "char" else 3)

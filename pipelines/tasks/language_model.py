@@ -26,6 +26,7 @@ SPLIT_BY = ("hash", "position")
 class LanguageModel(Task):
     name = names.TASK_LANGUAGE_MODEL
     description = "text -> causal stacked LSTM -> next-token probabilities; generation and log-likelihood"
+    raw_suite = "raw_text_rows"  # no label expectation: a language model's records have none to check
     dataset_suite = "lm_dataset"
     # One long document (a book, a corpus file) is one record; the classifier's 100k-character bound would refuse it.
     default_max_chars = 50_000_000
