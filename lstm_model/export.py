@@ -71,3 +71,13 @@ def load_exported(export_dir: str):
     import tensorflow_text  # noqa: F401 -- registers the tokenizer ops the graph uses
 
     return tf.saved_model.load(export_dir)
+
+
+def model_version(prefix: str, config_json: str, dataset_fingerprint: str, weights) -> str:
+    """PREFIX + 12 hex digits of sha256(config, dataset fingerprint, weights): changes with any of them."""
+    import hashlib
+
+    digest = hashlib.sha256(config_json.encode() + dataset_fingerprint.encode())
+    for array in weights:
+        digest.update(array.tobytes())
+    return prefix + digest.hexdigest()[:12]

@@ -5,8 +5,7 @@ order ingest wrote them, each followed by [EOS], into one int32 stream. Training
 draws `batch_size` windows of `sequence_length + 1` tokens at random offsets
 (nanoGPT's get_batch); the offsets come from a generator seeded by (seed, epoch),
 so a resumed run draws the same windows as an uninterrupted one. Validation reads
-the stream once, in consecutive windows: every token after the first is predicted
-exactly once, with the context since its window's start.
+the whole stream with the LSTM state carried through it (lstm_model.tasks.language_model).
 """
 
 from __future__ import annotations
@@ -41,16 +40,3 @@ def random_windows(stream: np.ndarray, batch_size: int, length: int, rng: np.ran
         )
     offsets = rng.integers(0, len(stream) - length, size=batch_size)
     return stream[offsets[:, None] + np.arange(length + 1)[None, :]]
-
-
-def consecutive_windows(stream: np.ndarray, length: int, max_tokens: int = 0) -> np.ndarray:
-    """[windows, length + 1] int32, window i = stream[i*length : i*length + length + 1], 0-padded at the end.
-
-    Every token but the first is a target exactly once. `max_tokens` > 0 keeps the first windows only.
-    """
-    if max_tokens:
-        stream = stream[: max_tokens + 1]
-    count = max(1, -(-(len(stream) - 1) // length))  # ceil((n - 1) / length)
-    padded = np.zeros(count * length + 1, np.int32)
-    padded[: len(stream)] = stream
-    return padded[np.arange(count)[:, None] * length + np.arange(length + 1)[None, :]]

@@ -95,13 +95,6 @@ class ProgressLogger:
         return _Progress(*args, **kwargs)
 
 
-def _model_version(config_json: str, dataset_fingerprint: str, weights) -> str:
-    digest = hashlib.sha256(config_json.encode() + dataset_fingerprint.encode())
-    for array in weights:
-        digest.update(array.tobytes())
-    return "lstm-" + digest.hexdigest()[:12]
-
-
 def _rounded(value: float | None, digits: int = 1) -> float | None:
     return None if value is None else round(float(value), digits)
 
@@ -349,7 +342,9 @@ def train(
     export.export_model(model, vocabulary, config, spec, str(model_path / names.MODEL_EXPORT_DIR))
     manifest_bytes = Path(dataset_dir, names.MANIFEST_FILE).read_bytes()
     info = {
-        "model_version": _model_version(config.to_json(), manifest["dataset_fingerprint"], model.get_weights()),
+        "model_version": export.model_version(
+            "lstm-", config.to_json(), manifest["dataset_fingerprint"], model.get_weights()
+        ),
         "task": names.TASK_CLASSIFICATION,
         "labels": list(names.LABELS),
         "positive_label": names.LABELS[1],

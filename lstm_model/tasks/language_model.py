@@ -81,13 +81,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _model_version(config_json: str, dataset_fingerprint: str, weights) -> str:
-    digest = hashlib.sha256(config_json.encode() + dataset_fingerprint.encode())
-    for array in weights:
-        digest.update(array.tobytes())
-    return "lstm-lm-" + digest.hexdigest()[:12]
-
-
 def split_figures(total_nats: float, tokens: int, chars: int | None) -> dict[str, Any]:
     """Cross-entropy figures of a split from its summed negative log-likelihood (nats)."""
     nats = total_nats / max(tokens, 1)
@@ -194,7 +187,7 @@ def train(dataset_dir: str, model_dir: str, config, args: argparse.Namespace) ->
     import numpy as np
     import tensorflow as tf
 
-    from lstm_model import data, lm_data, ngram
+    from lstm_model import data, export, lm_data, ngram
     from lstm_model.causal_lm import CausalLM, compile_language_model
     from schemas import names
     from schemas.cli import UserError
@@ -361,7 +354,7 @@ def train(dataset_dir: str, model_dir: str, config, args: argparse.Namespace) ->
     export_dir = model_path / names.MODEL_EXPORT_DIR
     export_language_model(lm, vocabulary, spec, str(export_dir))
     history = state["history"]
-    version = _model_version(config.to_json(), manifest["dataset_fingerprint"], model.get_weights())
+    version = export.model_version("lstm-lm-", config.to_json(), manifest["dataset_fingerprint"], model.get_weights())
     metrics = {
         **results,
         "baseline": baseline,
