@@ -34,8 +34,10 @@ setup(
         "pandas>=2.2",
         "scikit-learn>=1.5",
         "matplotlib>=3.9",
+        "sacrebleu>=2.4,<3",
+        "charset-normalizer>=3.3",
     ],
-    extras_require={"dev": ["pytest>=8", "ruff>=0.8", "duckdb>=1.1"]},
+    extras_require={"dev": ["pytest>=8", "ruff>=0.8", "duckdb>=1.1", "hypothesis>=6.100"]},
     entry_points={
         "console_scripts": [
             "lstm-ingest=pipelines.ingest:main",

@@ -56,6 +56,23 @@ GENERATED_FIELDS = [
     pa.field("generated_at", pa.timestamp("us", tz="UTC"), nullable=False),  # run start
 ]
 
+# Columns of every translated row (pipelines.translate), in this order.
+TRANSLATED_FIELDS = [
+    pa.field("id", pa.string(), nullable=False),
+    pa.field("source", pa.string(), nullable=False),  # raw file the row came from
+    pa.field("source_text", pa.string(), nullable=False),  # the sentence as given (before cleaning)
+    pa.field("translation", pa.string(), nullable=False),  # detokenized
+    pa.field("log_prob", pa.float32(), nullable=False),  # natural log of the translation under the model
+    pa.field("num_tokens", pa.int32(), nullable=False),  # target tokens ([EOS] excluded)
+    pa.field("source_tokens", pa.int32(), nullable=False),
+    pa.field("source_oov", pa.int32(), nullable=False),
+    pa.field("decoding", pa.string(), nullable=False),  # "greedy" or "beam"
+    pa.field("beam_width", pa.int32(), nullable=False),  # 1 for greedy
+    pa.field("length_penalty", pa.float32(), nullable=False),
+    pa.field("model_version", pa.string(), nullable=False),
+    pa.field("translated_at", pa.timestamp("us", tz="UTC"), nullable=False),  # run start
+]
+
 
 def with_passthrough(fields: list[pa.Field], passthrough_columns: list[str] | tuple[str, ...] = ()) -> pa.Schema:
     """`fields` then the pass-through columns as nullable strings (ValueError on a clash)."""

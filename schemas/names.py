@@ -11,6 +11,14 @@ FEATURE_TOKEN_IDS = "token_ids"  # int64 list, vocabulary ids of the cleaned tex
 FEATURE_LABEL = "label"  # int64 scalar, index into LABELS, UNLABELED for none
 FEATURE_ID = "id"  # bytes scalar, stable record id (traceable to the raw input)
 FEATURE_LENGTH = "length"  # int64 scalar, number of token ids (before truncation)
+# Translation records (a sentence pair): ids without [BOS]/[EOS] (the model adds them), lengths in tokens,
+# and the cleaned texts themselves (validation BLEU compares detokenized output with target_text).
+FEATURE_SOURCE_IDS = "source_ids"  # int64 list, ids in the source vocabulary
+FEATURE_TARGET_IDS = "target_ids"  # int64 list, ids in the target vocabulary
+FEATURE_SOURCE_LENGTH = "source_length"  # int64 scalar
+FEATURE_TARGET_LENGTH = "target_length"  # int64 scalar
+FEATURE_SOURCE_TEXT = "source_text"  # bytes scalar, cleaned source sentence
+FEATURE_TARGET_TEXT = "target_text"  # bytes scalar, cleaned target sentence (the reference)
 
 # ---------------------------------------------------------------- vocabulary
 PAD_TOKEN = "[PAD]"
@@ -39,6 +47,7 @@ TRUNCATE_MODES = ("head", "tail", "head_tail")
 # export, metrics); the shared code asks the task and never branches on its name.
 TASK_CLASSIFICATION = "classification"
 TASK_LANGUAGE_MODEL = "language_model"
+TASK_TRANSLATION = "translation"
 
 # ---------------------------------------------------------------- labels
 # Sentiment classification: index in this tuple is the label id.
@@ -68,6 +77,9 @@ DEDUPE_SPLIT_PRIORITY = (SPLIT_TEST, SPLIT_VALIDATION, SPLIT_TRAIN, SPLIT_UNSUP)
 # ---------------------------------------------------------------- dataset directory
 MANIFEST_FILE = "manifest.json"
 VOCAB_FILE = "vocab.tsv"  # one `token<TAB>count` per line; line number = id
+# Translation: one vocabulary per side, same format (a joint vocabulary is written to both files).
+SOURCE_VOCAB_FILE = "vocab.source.tsv"
+TARGET_VOCAB_FILE = "vocab.target.tsv"
 INPUTS_FILE = "inputs.tsv"  # `path<TAB>sha256<TAB>bytes` of every raw input file
 QUARANTINE_DIR = "quarantine"
 TFRECORD_SUFFIX = ".tfrecord.gz"
@@ -84,7 +96,9 @@ SERVING_SIGNATURE = "serving_default"
 PREPROCESS_SIGNATURE = "preprocess"
 GENERATE_SIGNATURE = "generate"  # language models: prompts -> generated text
 LOG_LIKELIHOOD_SIGNATURE = "log_likelihood"  # language models: text -> nats per token, bits per char
+TRANSLATE_SIGNATURE = "translate"  # translation: source sentences -> translations (greedy or beam search)
 
 # ---------------------------------------------------------------- scored / generated directory
 SCORED_DIR = "scored"
 GENERATED_DIR = "generated"
+TRANSLATED_DIR = "translated"

@@ -20,6 +20,13 @@ DUPLICATE_ID = "duplicate_id"  # a second record with an id already seen
 DUPLICATE_TEXT = "duplicate_text"  # same cleaned text as a record that was kept
 DUPLICATE_OF_TEST = "duplicate_of_test"  # train/unsup copy of a test text (leakage)
 PROMPT_OUT_OF_VOCABULARY = "prompt_out_of_vocabulary"  # generation: every prompt token unknown to the model
+# Translation pairs
+EMPTY_SOURCE = "empty_source"  # the source side is empty or whitespace-only
+EMPTY_TARGET = "empty_target"  # the target side is empty or whitespace-only
+SIDE_TOO_LONG = "side_too_long"  # a side longer than --max_chars characters
+LENGTH_RATIO_OUTLIER = "length_ratio_outlier"  # one side more than --max_length_ratio times the other
+SOURCE_EQUALS_TARGET = "source_equals_target"  # untranslated copy
+DUPLICATE_PAIR = "duplicate_pair"  # same (source, target) as a pair that was kept
 
 ALL = (
     UNREADABLE_INPUT,
@@ -38,6 +45,12 @@ ALL = (
     DUPLICATE_TEXT,
     DUPLICATE_OF_TEST,
     PROMPT_OUT_OF_VOCABULARY,
+    EMPTY_SOURCE,
+    EMPTY_TARGET,
+    SIDE_TOO_LONG,
+    LENGTH_RATIO_OUTLIER,
+    SOURCE_EQUALS_TARGET,
+    DUPLICATE_PAIR,
 )
 
 # Repairs: records that were fixed and kept, counted in the manifest under "repaired".

@@ -2,6 +2,9 @@
 
 Every task's records hold ``id`` (bytes), ``token_ids`` (int64 list) and ``length``
 (int64, the number of token ids); a classification record adds ``label`` (int64).
+A translation record (a sentence pair) holds ``id``, ``source_ids``/``target_ids``
+(int64 lists, no [BOS]/[EOS]), ``source_length``/``target_length`` and the cleaned
+``source_text``/``target_text`` (bytes): see `translation_feature_spec`.
 """
 
 from __future__ import annotations
@@ -27,6 +30,22 @@ def feature_spec(with_label: bool = True):
     if with_label:
         spec[names.FEATURE_LABEL] = tf.io.FixedLenFeature([], tf.int64)
     return spec
+
+
+def translation_feature_spec():
+    """Feature spec of a translation record: source_ids/target_ids [None] int64 (ragged), lengths [] int64,
+    source_text/target_text [] string (cleaned), id [] string."""
+    import tensorflow as tf
+
+    return {
+        names.FEATURE_ID: tf.io.FixedLenFeature([], tf.string),
+        names.FEATURE_SOURCE_IDS: tf.io.RaggedFeature(tf.int64),
+        names.FEATURE_TARGET_IDS: tf.io.RaggedFeature(tf.int64),
+        names.FEATURE_SOURCE_LENGTH: tf.io.FixedLenFeature([], tf.int64),
+        names.FEATURE_TARGET_LENGTH: tf.io.FixedLenFeature([], tf.int64),
+        names.FEATURE_SOURCE_TEXT: tf.io.FixedLenFeature([], tf.string),
+        names.FEATURE_TARGET_TEXT: tf.io.FixedLenFeature([], tf.string),
+    }
 
 
 def serialize_example(features: dict[str, Any]) -> bytes:
