@@ -37,7 +37,8 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines import common, runs, sinks, sources, spill, tasks, transforms, validation
+from lstm_model import model_dir as model_info
+from pipelines import common, gcs, runs, sinks, sources, spill, tasks, transforms, validation
 from pipelines.common import QUARANTINE_TAG, UserError
 from schemas import names, reasons
 from textprep import vocabulary as vocabulary_format
@@ -184,6 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
 def validate_args(args: argparse.Namespace) -> tasks.Task:
     """Checks the options and fills in the task's defaults (args.spec, the TextSpec, too); returns the task."""
     task = tasks.get(args.task)
+    if args.input_format == "parallel" and len(task.text_fields) < 2:
+        raise UserError(f"--input_format parallel holds sentence pairs: it needs --task translation, not {task.name}")
     if args.test_fraction is None:
         args.test_fraction = task.default_test_fraction
     if args.max_chars is None:
@@ -228,11 +231,23 @@ def read_given_vocabulary(directory: str, default_spec: TextSpec, args: argparse
     directory = directory.rstrip("/")
     vocab_path = common.join(directory, names.VOCAB_FILE)
     settings = None
+    size = None  # the vocabulary size its manifest or model_info.json records
     for file_name in (names.MANIFEST_FILE, names.MODEL_INFO_FILE):
         path = common.join(directory, file_name)
         if common.exists(path):
             try:
-                settings = common.read_json(path).get("preprocessing")
+                document = common.read_json(path)
+                if file_name == names.MODEL_INFO_FILE:
+                    size = model_info.check_model_info(document, path).get("vocabulary_size")
+                elif not isinstance(document, dict):
+                    raise model_info.ModelDirError(f"{path} is not a manifest.json of this project")
+                elif isinstance(document.get("vocabulary"), dict):
+                    size = document["vocabulary"].get("size")
+                settings = document.get("preprocessing")
+                if settings is not None:
+                    model_info.check_preprocessing(settings, path)
+            except model_info.ModelDirError as error:
+                raise UserError(f"--vocabulary: {error}") from None
             except (ValueError, OSError) as error:
                 raise UserError(f"--vocabulary: cannot read {path}: {error}") from None
             break
@@ -241,8 +256,11 @@ def read_given_vocabulary(directory: str, default_spec: TextSpec, args: argparse
             f"--vocabulary {directory}: expected a dataset or model directory with vocab.tsv and a manifest"
         )
     try:
+        model_info.inside(directory, names.VOCAB_FILE, vocab_path)
         with FileSystems.open(vocab_path) as handle:
-            rows = vocabulary_format.parse_vocabulary(handle.read().decode("utf-8"), vocab_path)
+            rows = model_info.check_vocabulary(
+                handle.read(), vocab_path, size if isinstance(size, int) else None, settings.get("reserved_tokens")
+            )
         spec = TextSpec.from_dict(
             {**settings, "reserved_tokens": vocabulary_format.reserved_prefix([t for t, _ in rows])}
         )
@@ -302,37 +320,63 @@ def suite_options(task: tasks.Task, args: argparse.Namespace) -> dict[str, Any]:
     return {**vars(args), "labels": list(task.labels)}
 
 
+def _step(label: str, field) -> str:
+    """A step's label: plain for the record's main text, LABEL[field] for a task's further texts."""
+    return label if field.key == "text" else f"{label}[{field.name}]"
+
+
 def build_pipeline(pipeline: beam.Pipeline, args: argparse.Namespace, task: tasks.Task) -> None:
     """Adds the ingest steps to `pipeline` (labelled, so Dataflow's graph reads like this)."""
     out = args.output_dir
     spec = args.spec
-    columns = sources.ColumnNames(args.text_column, args.label_column, args.id_column, args.split_column)
-    read = pipeline | "Read" >> sources.ReadRawRecords(args.input, args.input_format, columns, encoding=args.encoding)
+    columns = sources.ColumnNames(
+        args.text_column, args.label_column, args.id_column, args.split_column, **task.columns(args)
+    )
+    read = pipeline | "Read" >> sources.ReadRawRecords(
+        args.input, args.input_format, columns, encoding=args.encoding, **task.reader_options(args)
+    )
     checked = read["records"] | "CheckRows" >> transforms.CheckRows(
         args.max_chars,
         encoding=args.encoding,
         fallback_encoding=args.fallback_encoding,
+        pre_check=task.raw_check(args),
         **task.check_rows_options(args),
     )
-    cleaned = checked.records | "CleanText" >> transforms.CleanText(spec)
-    deduped = cleaned.records | "DropDuplicates" >> transforms.DropDuplicates(common.join(out, "dedupe"))
+    # Every text of the record (one, or translation's source and target) is cleaned with the one TextSpec.
+    cleaned_records, clean_quarantine = checked.records, []
+    for field in task.text_fields:
+        cleaned = cleaned_records | _step("CleanText", field) >> transforms.CleanText(spec, field.key)
+        cleaned_records = cleaned.records
+        clean_quarantine.append(cleaned[QUARANTINE_TAG])
+    deduped = cleaned_records | "DropDuplicates" >> transforms.DropDuplicates(common.join(out, "dedupe"))
     split = deduped["records"] | "AssignSplit" >> beam.FlatMap(task.split, args)
 
-    if args.given_vocabulary is not None:
-        vocabulary = pipeline | "GivenVocabulary" >> beam.Create([args.given_vocabulary])
-    else:
-        vocab_splits = set(args.vocab_splits)
-        vocabulary = (
-            split
-            | "TrainingSide" >> beam.Filter(lambda r: r["split"] in vocab_splits)
-            | "BuildVocabulary" >> transforms.BuildVocabulary(args.vocab_size, args.min_count, spec)
-        )
+    # One vocabulary per group of fields (translation: per side, or one joint vocabulary).
+    vocabularies = {}  # field name -> PCollection of one [(token, count)] list
+    for group in task.vocabulary_groups(args):
+        first = group[0]
+        if args.given_vocabulary is not None:
+            vocabulary = pipeline | _step("GivenVocabulary", first) >> beam.Create([args.given_vocabulary])
+        else:
+            vocab_splits = set(args.vocab_splits)
+            vocabulary = (
+                split
+                | _step("TrainingSide", first) >> beam.Filter(lambda r, splits: r["split"] in splits, vocab_splits)
+                | _step("BuildVocabulary", first)
+                >> transforms.BuildVocabulary(args.vocab_size, args.min_count, spec, fields=[f.key for f in group])
+            )
+        vocabularies.update({field.name: vocabulary for field in group})
+    distinct = list({id(v): v for v in vocabularies.values()}.values())
+    all_vocabularies = distinct[0] if len(distinct) == 1 else tuple(distinct) | "AllVocabularies" >> beam.Flatten()
     with_ids = (
         split
         # The records wait for the vocabulary on disk, not in the runner's memory.
-        | "WaitForVocabulary" >> spill.SpillUntil(common.join(out, "vocabulary"), after=vocabulary)
-        | "ToTokenIds" >> transforms.ToTokenIds(vocabulary, spec)
+        | "WaitForVocabulary" >> spill.SpillUntil(common.join(out, "vocabulary"), after=all_vocabularies)
     )
+    for field in task.text_fields:
+        with_ids = with_ids | _step("ToTokenIds", field) >> transforms.ToTokenIds(
+            vocabularies[field.name], spec, field.key, field.ids_key
+        )
 
     written = []
     by_split = with_ids | "BySplit" >> beam.Partition(lambda r, n: names.SPLITS.index(r["split"]), len(names.SPLITS))
@@ -349,11 +393,16 @@ def build_pipeline(pipeline: beam.Pipeline, args: argparse.Namespace, task: task
     quarantined = (
         read[QUARANTINE_TAG],
         checked[QUARANTINE_TAG],
-        cleaned[QUARANTINE_TAG],
+        *clean_quarantine,
         deduped[QUARANTINE_TAG],
     ) | "AllQuarantine" >> beam.Flatten()
     written.append(quarantined | "Quarantine" >> sinks.WriteQuarantine(out))
-    vocab_path = vocabulary | "WriteVocabulary" >> beam.Map(_write_vocabulary, common.join(out, names.VOCAB_FILE))
+    vocab_files = [
+        vocabularies[field.name]
+        | _step("WriteVocabulary", field)
+        >> beam.Map(lambda v, path: (_write_vocabulary(v, path), len(v)), common.join(out, field.vocab_file))
+        for field in task.text_fields
+    ]
     inputs_file = read[common.INPUTS_TAG] | "WriteInputList" >> runs.WriteInputList(out)
 
     options = suite_options(task, args)
@@ -373,16 +422,18 @@ def build_pipeline(pipeline: beam.Pipeline, args: argparse.Namespace, task: task
         | "ExtraPieces" >> beam.Filter(lambda r: r.get("continues", False))
         | "CountPieces" >> beam.combiners.Count.Globally()
     )
+    extra_fields = tuple((f.name, f.key, f.ids_key) for f in task.text_fields[1:])
     pipeline | "WriteRunSummary" >> runs.WriteRunSummary(
         out,
-        splits=with_ids | "DatasetStats" >> beam.CombineGlobally(transforms.DatasetStatsFn(task.labels)),
+        splits=with_ids | "DatasetStats" >> beam.CombineGlobally(transforms.DatasetStatsFn(task.labels, extra_fields)),
         quarantine=transforms.count_by_reason(quarantined) | "QuarantineSummary" >> beam.Map(runs.quarantine_summary),
         records_in=runs.records_in(read),
         extra_pieces=pieces,
         written=runs.collect_written("All", written),
-        vocabulary_size=vocabulary | "VocabSize" >> beam.Map(len),
-        # Written before the summary: the manifest describes them.
-        vocabulary_file=vocab_path,
+        # Written before the summary: the manifest describes them. [(path, size)] in text-field order.
+        vocabulary_files=tuple(vocab_files)
+        | "VocabFiles" >> beam.Flatten()
+        | "ListVocabFiles" >> beam.combiners.ToList(),
         inputs_file=inputs_file,
         repaired=transforms.count_repairs(checked.records)
         | "SortRepairs" >> beam.Map(lambda r: dict(sorted(r.items()))),
@@ -396,7 +447,9 @@ def write_manifest(task: tasks.Task, args: argparse.Namespace, beam_args: list[s
     out = args.output_dir
     summary = runs.read_summary(out)
     files = [(path, n) for path, n in summary["written"]]
-    files += [(summary["vocabulary_file"], summary["vocabulary_size"]), tuple(summary["inputs_file"])]
+    # A joint vocabulary is one list written to each side's file: {file name: size}.
+    vocab_sizes = {path.rsplit("/", 1)[-1]: size for path, size in summary["vocabulary_files"]}
+    files += [(path, size) for path, size in sorted(summary["vocabulary_files"])] + [tuple(summary["inputs_file"])]
     outputs = common.describe_outputs(out, files)
     empty = {"records": 0, "labels": {}, "tokens": 0, "oov_rate": 0.0, "token_length": {}}
     splits = {name: summary["splits"].get(name, empty) for name in names.SPLITS}
@@ -420,12 +473,17 @@ def write_manifest(task: tasks.Task, args: argparse.Namespace, beam_args: list[s
         **task.manifest_fields(args),
         "preprocessing": {**args.spec.to_dict(), "definition": "textprep.preprocessing.TextPreprocessor"},
         "vocabulary": {
-            "file": names.VOCAB_FILE,
-            "size": summary["vocabulary_size"],
+            "file": task.text_fields[0].vocab_file,
+            "size": vocab_sizes[task.text_fields[0].vocab_file],
             "splits": args.vocab_splits,
             "min_count": args.min_count,
             "tokenizer": args.spec.tokenizer,
             "from": args.vocabulary,
+        },
+        # Every text field's vocabulary (one entry for single-text tasks; translation: source and target).
+        "vocabularies": {
+            **{f.name: {"file": f.vocab_file, "size": vocab_sizes[f.vocab_file]} for f in task.text_fields},
+            "joint": any(len(group) > 1 for group in task.vocabulary_groups(args)),
         },
         "splits": splits,
         "quarantine": summary["quarantine"],
@@ -471,6 +529,12 @@ def print_report(manifest: dict[str, Any]) -> None:
                 f"  {name:<10} {split['records']:>7} records{f' ({labels})' if labels else ''}, {split['tokens']} tokens; "
                 f"OOV {split['oov_rate']:.2%}; tokens p50 {length.get('p50')} p95 {length.get('p95')} max {length.get('max')}"
             )
+            for field_name, field in split.get("fields", {}).items():
+                length = field["token_length"]
+                lines.append(
+                    f"  {'':<10} {field_name}: {field['tokens']} tokens; OOV {field['oov_rate']:.2%}; "
+                    f"tokens p50 {length.get('p50')} p95 {length.get('p95')} max {length.get('max')}"
+                )
     for reason, n in manifest["quarantine"]["by_reason"].items():
         lines.append(f"  quarantined {reason}: {n}")
     for repair, n in manifest["repaired"].items():
@@ -480,9 +544,10 @@ def print_report(manifest: dict[str, Any]) -> None:
         f"  validation: {'passed' if checks['success'] else 'FAILED' if checks['critical_failures'] else 'passed with warnings'}"
         f" ({len(checks['critical_failures'])} critical, {len(checks['warnings'])} warnings) -> {checks['report']}"
     )
+    sizes = ", ".join(f"{name} {v['size']}" for name, v in manifest["vocabularies"].items() if isinstance(v, dict))
     lines.append(
-        f"  vocabulary: {manifest['vocabulary']['size']} {manifest['vocabulary']['tokenizer']} tokens; "
-        f"manifest: {manifest['dataset_fingerprint'][:12]}"
+        f"  vocabulary: {sizes} {manifest['vocabulary']['tokenizer']} tokens"
+        f"{' (joint)' if manifest['vocabularies']['joint'] else ''}; manifest: {manifest['dataset_fingerprint'][:12]}"
     )
     print("\n".join(lines), flush=True)
 
@@ -492,6 +557,10 @@ def run(argv: list[str] | None = None, save_main_session: bool = False) -> dict[
     parser = build_parser()
     args, beam_args = parser.parse_known_args(argv)
     common.setup_logging()
+    gcs.check_reachable(
+        {"--input": args.input, "--output_dir": args.output_dir, "--vocabulary": args.vocabulary},
+        writable=["--output_dir"],
+    )  # one line in seconds, not minutes of retries
     task = validate_args(args)
     common.prepare_output_dir(args.output_dir, args.overwrite)
     options = PipelineOptions(beam_args, save_main_session=save_main_session)

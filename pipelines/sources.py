@@ -11,6 +11,13 @@ Formats (`--input_format`):
   parquet binary text column is passed on as bytes.
 * ``lines``: plain text, one document per line; ``\\n``, ``\\r\\n`` and a lone ``\\r`` all end a line
   (old Mac files), so ``a\\r\\rb`` is three lines, the middle one empty. Id ``FILE:LINE``.
+* ``parallel``: sentence-aligned text for translation, one sentence per line, plain or
+  compressed: ``DIR/STEM.SRC[.gz]`` beside ``DIR/STEM.TGT[.gz]`` (the Multi30k layout:
+  ``train.de.gz`` + ``train.en.gz``), languages from ``--source_language`` / ``--target_language``.
+  Line N of one file is the translation of line N of the other; the split comes from the stem
+  (``train*``, ``val*``/``dev*``, ``test*``; anything else is split by hash); id ``STEM:LINE``.
+  A record's ``text`` is the source line, ``target`` the target line, both raw bytes.
+  Files whose line counts differ are refused before the run (`check_parallel_files`).
 * ``text``: plain text, one document per file (a single corpus such as tiny Shakespeare, or a
   folder of .txt files); id = the file's path relative to ``--input`` (its name when ``--input``
   is a file, the part after the last folder without wildcards when it is a glob).
@@ -51,7 +58,9 @@ from apache_beam.metrics import Metrics
 from pipelines.common import INPUTS_TAG, QUARANTINE_TAG, UserError, quarantine
 from schemas import names, reasons
 
-FORMATS = ("aclimdb", "csv", "jsonl", "parquet", "lines", "text")
+FORMATS = ("aclimdb", "csv", "jsonl", "parquet", "lines", "text", "parallel")
+# Compression suffixes FileSystems opens transparently (CompressionTypes.AUTO).
+_COMPRESSED = (".gz", ".bz2", ".deflate", ".zst", ".zstd", ".lzma", ".xz")
 _ACLIMDB_NAME = re.compile(r"^(?P<id>\d+)_(?P<rating>\d+)\.txt$")
 _STAGE = "read"
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -70,6 +79,39 @@ class ColumnNames:
     label: str = "label"
     id: str = "id"
     split: str = "split"
+    target: str | None = None  # a second text (translation's target side), carried as "target"
+
+
+@dataclasses.dataclass(frozen=True)
+class ParallelFile:
+    """One side of an aligned pair: ``DIR/STEM.LANG[.gz]``."""
+
+    path: str
+    stem: str  # e.g. "train", "test_2016_flickr"
+    compression: str  # the suffix after the language, "" or ".gz", ...
+
+    @classmethod
+    def parse(cls, path: str, language: str) -> ParallelFile | None:
+        name = posixpath.basename(path)
+        compression = next((c for c in _COMPRESSED if name.endswith(c)), "")
+        bare = name[: len(name) - len(compression)]
+        if not bare.endswith("." + language) or len(bare) == len(language) + 1:
+            return None
+        return cls(path, bare[: -len(language) - 1], compression)
+
+    def sibling(self, language: str) -> str:
+        return posixpath.join(posixpath.dirname(self.path), f"{self.stem}.{language}{self.compression}")
+
+    @property
+    def split(self) -> str | None:
+        stem = self.stem.lower()
+        if stem.startswith(names.SPLIT_TRAIN):
+            return names.SPLIT_TRAIN
+        if stem.startswith(("val", "dev")):
+            return names.SPLIT_VALIDATION
+        if stem.startswith(names.SPLIT_TEST):
+            return names.SPLIT_TEST
+        return None
 
 
 def check_encoding(encoding: str) -> str:
@@ -93,6 +135,10 @@ def resolve_input_pattern(input_path: str, input_format: str) -> str:
                 f"{path}/train/pos/0_9.txt (is the path right, and extracted?)"
             )
         return pattern
+    if input_format == "parallel":
+        if not _is_directory(path):
+            raise UserError(f"--input {input_path}: --input_format parallel takes a folder of STEM.LANG[.gz] files")
+        return f"{path}/*"
     is_glob = any(ch in path for ch in "*?[")
     if not is_glob and _is_directory(path):
         pattern = f"{path}/*"
@@ -223,8 +269,17 @@ class ReadFileRecords(beam.DoFn):
     `encoding` decodes csv and jsonl files (see the module docstring for the other formats).
     """
 
-    def __init__(self, input_format: str, root: str, columns: ColumnNames, *, encoding: str = "utf-8"):
+    def __init__(
+        self,
+        input_format: str,
+        root: str,
+        columns: ColumnNames,
+        *,
+        encoding: str = "utf-8",
+        languages: tuple[str, str] | None = None,
+    ):
         self.input_format = input_format
+        self.languages = languages  # (source, target) of the parallel format
         self.root = root.rstrip("/")
         self.columns = columns
         self.encoding = check_encoding(encoding)
@@ -238,6 +293,9 @@ class ReadFileRecords(beam.DoFn):
         self.unreadable = Metrics.counter("read", "unreadable")
 
     def process(self, metadata) -> Iterator[Any]:
+        if self.input_format == "parallel":
+            yield from self._process_pair(metadata.path)
+            return
         path = metadata.path
         source = path
         try:
@@ -279,6 +337,78 @@ class ReadFileRecords(beam.DoFn):
         self.files_read.inc()
         self.records_read.inc(count)
         yield beam.pvalue.TaggedOutput(INPUTS_TAG, _scrub((path, reader.digest.hexdigest(), reader.size)))
+
+    def _process_pair(self, path: str) -> Iterator[Any]:
+        """A source-language file and its target sibling -> one RawRecord per line pair."""
+        source_language, target_language = self.languages
+        side = ParallelFile.parse(path, source_language)
+        if side is None:
+            return  # another language's file, or not a STEM.LANG file: not an input of this pair
+        target_path = side.sibling(target_language)
+        handles = []
+        try:
+            for file_path in (path, target_path):
+                handles.append(FileSystems.open(file_path, compression_type=CompressionTypes.AUTO))
+        except Exception as error:  # noqa: BLE001 -- any I/O failure is one quarantined input
+            for handle in handles:
+                handle.close()
+            self.unreadable.inc()
+            yield beam.pvalue.TaggedOutput(
+                QUARANTINE_TAG,
+                _scrub(quarantine({"id": path, "source": path}, _STAGE, reasons.UNREADABLE_INPUT, repr(error))),
+            )
+            return
+        readers = [_HashingReader(handle) for handle in handles]
+        count = 0
+        try:
+            source_lines, target_lines = (self._lines(reader) for reader in readers)
+            for number, (source_text, target_text) in enumerate(zip(source_lines, target_lines, strict=True), 1):
+                count += 1
+                if number == 1:
+                    source_text, target_text = self._strip_bom(source_text), self._strip_bom(target_text)
+                yield {
+                    "id": f"{side.stem}:{number}",
+                    "source": f"{path}:{number}",
+                    "split": side.split,
+                    "label": None,
+                    "text": source_text,
+                    "target": target_text,
+                    "extra": {},
+                }
+            for reader in readers:
+                reader.drain()
+        except Exception as error:  # noqa: BLE001 -- a file that breaks mid-way, or line counts that changed
+            count += 1
+            self.unreadable.inc()
+            yield beam.pvalue.TaggedOutput(
+                QUARANTINE_TAG,
+                _scrub(
+                    quarantine(
+                        {"id": f"{side.stem}:after_line_{count - 1}", "source": path},
+                        _STAGE,
+                        reasons.UNREADABLE_INPUT,
+                        f"reading stopped: {error!r}",
+                    )
+                ),
+            )
+        finally:
+            for handle in handles:
+                handle.close()
+        self.files_read.inc(2)
+        self.records_read.inc(count)
+        for file_path, reader in zip((path, target_path), readers, strict=True):
+            yield beam.pvalue.TaggedOutput(INPUTS_TAG, _scrub((file_path, reader.digest.hexdigest(), reader.size)))
+
+    def _lines(self, reader) -> Iterator[bytes]:
+        """The lines of a file as bytes in the input encoding, without their ends (see `_split_byte_lines`)."""
+        if _ascii_compatible(self.encoding):
+            # Split the bytes, so each line's bytes reach the checker as stored (it decodes them).
+            return _split_byte_lines(reader)
+        # UTF-16/32: a 0x0A byte is not a line end there, so decode to split and encode each
+        # line back for the checker (a bad byte sequence stops the file: surrogateescape
+        # cannot carry it in these codecs).
+        stream = io.TextIOWrapper(io.BufferedReader(reader), encoding=self.encoding, newline=None)
+        return (line.rstrip("\n").encode(self.encoding) for line in stream)
 
     # ------------------------------------------------------------------ per format
     def _records(self, path: str, reader: _HashingReader) -> Iterator[dict[str, Any]]:
@@ -322,16 +452,7 @@ class ReadFileRecords(beam.DoFn):
 
     def _line_records(self, path: str, reader) -> Iterator[dict[str, Any]]:
         name = posixpath.basename(path)
-        if _ascii_compatible(self.encoding):
-            # Split the bytes, so each line's bytes reach the checker as stored (it decodes them).
-            lines = _split_byte_lines(reader)
-        else:
-            # UTF-16/32: a 0x0A byte is not a line end there, so decode to split and encode each
-            # line back for the checker (a bad byte sequence stops the file: surrogateescape
-            # cannot carry it in these codecs).
-            stream = io.TextIOWrapper(io.BufferedReader(reader), encoding=self.encoding, newline=None)
-            lines = (line.rstrip("\n").encode(self.encoding) for line in stream)
-        for number, text in enumerate(lines, start=1):
+        for number, text in enumerate(self._lines(reader), start=1):
             if number == 1:
                 text = self._strip_bom(text)
             yield {"id": f"{name}:{number}", "source": path, "split": None, "label": None, "text": text, "extra": {}}
@@ -381,7 +502,7 @@ class ReadFileRecords(beam.DoFn):
         label = row.get(columns.label)
         label = None if label is None else _as_str(label, encoding)
         split = row.get(columns.split)
-        used = {columns.text, columns.label, columns.id, columns.split}
+        used = {columns.text, columns.label, columns.id, columns.split, columns.target}
         extra = {
             _as_str(k, encoding): ("" if v is None else _as_str(v, encoding))
             for k, v in row.items()
@@ -401,6 +522,13 @@ class ReadFileRecords(beam.DoFn):
             "text": text,
             "extra": extra,
         }
+        if columns.target is not None:
+            raw_target = row.get(columns.target)
+            record["target"], target_failure = self._text_value(raw_target, byte_escapes)
+            if target_failure and not failure:
+                return quarantine(
+                    {**record, "text": raw_target}, _STAGE, reasons.UNDECODABLE_TEXT, f"target: {target_failure}"
+                )
         if failure:
             # The decoded text for the excerpt: quarantine() makes its surrogates printable.
             return quarantine({**record, "text": raw_text}, _STAGE, reasons.UNDECODABLE_TEXT, failure)
@@ -527,9 +655,18 @@ class ReadRawRecords(beam.PTransform):
     """
 
     def __init__(
-        self, input_path: str, input_format: str, columns: ColumnNames = ColumnNames(), *, encoding: str = "utf-8"
+        self,
+        input_path: str,
+        input_format: str,
+        columns: ColumnNames = ColumnNames(),
+        *,
+        encoding: str = "utf-8",
+        languages: tuple[str, str] | None = None,
     ):
         super().__init__()
+        if input_format == "parallel" and languages is None:
+            raise ValueError("the parallel format needs (source, target) languages")
+        self.languages = languages
         self.pattern = resolve_input_pattern(input_path, input_format)
         self.input_format = input_format
         self.root = input_path.rstrip("/")
@@ -549,8 +686,37 @@ class ReadRawRecords(beam.PTransform):
             | "SpreadFiles" >> beam.Reshuffle()
             | "ReadFiles"
             >> beam.ParDo(
-                ReadFileRecords(self.input_format, self.root, self.columns, encoding=self.encoding)
+                ReadFileRecords(
+                    self.input_format, self.root, self.columns, encoding=self.encoding, languages=self.languages
+                )
             ).with_outputs(QUARANTINE_TAG, INPUTS_TAG, main="records")
         )
         quarantined = (listing[QUARANTINE_TAG], outputs[QUARANTINE_TAG]) | "ReadQuarantine" >> beam.Flatten()
         return {"records": outputs.records, QUARANTINE_TAG: quarantined, INPUTS_TAG: outputs[INPUTS_TAG]}
+
+
+def check_parallel_files(input_path: str, source_language: str, target_language: str, encoding: str) -> list[str]:
+    """The source-side files of a parallel folder, after checking each has its target file with as many lines.
+
+    Raises UserError (one line, naming both files and both counts) for a missing sibling or
+    a line-count mismatch: misaligned files would pair every sentence with the wrong one.
+    """
+    pattern = resolve_input_pattern(input_path, "parallel")
+    paths = sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
+    sides = [side for side in (ParallelFile.parse(p, source_language) for p in paths) if side]
+    if not sides:
+        raise UserError(f"--input {input_path}: no STEM.{source_language}[.gz] files (--source_language)")
+    counter = ReadFileRecords("lines", input_path, ColumnNames(), encoding=encoding)
+    for side in sides:
+        target = side.sibling(target_language)
+        if not FileSystems.exists(target):
+            raise UserError(f"{side.path} has no target file {target} (--target_language {target_language})")
+        counts = []
+        for path in (side.path, target):
+            with FileSystems.open(path, compression_type=CompressionTypes.AUTO) as handle:
+                counts.append(sum(1 for _ in counter._lines(_HashingReader(handle))))
+        if counts[0] != counts[1]:
+            raise UserError(
+                f"{side.path} has {counts[0]} lines but {target} has {counts[1]}: parallel files must align line by line"
+            )
+    return [side.path for side in sides]

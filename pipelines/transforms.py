@@ -68,6 +68,9 @@ def decode_text(data: bytes, encoding: str, fallback_encoding: str | None):
     return None, [], (reasons.UNDECODABLE_TEXT, failure)
 
 
+_RAW_ONLY_KEYS = ("label_expected",)
+
+
 def check_raw_record(
     record: dict[str, Any],
     max_chars: int,
@@ -84,17 +87,21 @@ def check_raw_record(
     tested without a pipeline; used by ingest and scoring alike.
     """
     text = record.get("text")
-    repairs: list[str] = []
+    repairs: list[str] = list(record.get("repairs", ()))  # made by a task's own check (Task.raw_check)
     if text is None:
         return None, (reasons.MISSING_TEXT, "no text field, or the text is null")
     if isinstance(text, bytes):
-        text, repairs, failure = decode_text(text, encoding, fallback_encoding)
+        text, decode_repairs, failure = decode_text(text, encoding, fallback_encoding)
+        repairs += decode_repairs
         if failure:
             return None, failure
     elif isinstance(text, str):
         if any("\udc80" <= ch <= "\udcff" for ch in text):
             # Undecodable bytes the reader kept as surrogates: retry them with the fallback.
-            text, repairs, failure = decode_text(text.encode("utf-8", "surrogateescape"), "utf-8", fallback_encoding)
+            text, decode_repairs, failure = decode_text(
+                text.encode("utf-8", "surrogateescape"), "utf-8", fallback_encoding
+            )
+            repairs += decode_repairs
             if failure:
                 return None, failure
     else:
@@ -123,21 +130,30 @@ def check_raw_record(
                 reasons.UNKNOWN_LABEL,
                 f"label {str(raw_label)[:50]!r} not one of {sorted(names.LABEL_ALIASES)}",
             )
-    return {
-        "id": record["id"],
-        "source": record["source"],
-        "split": split,
-        "label": label,
-        "text": text,
-        "extra": record.get("extra") or {},
-        "repairs": repairs,
-    }, None
+    checked = {k: v for k, v in record.items() if k not in _RAW_ONLY_KEYS}  # a task's own fields ride along
+    checked.update(
+        id=record["id"],
+        source=record["source"],
+        split=split,
+        label=label,
+        text=text,
+        extra=record.get("extra") or {},
+        repairs=repairs,
+    )
+    return checked, None
 
 
 class _CheckRawDoFn(beam.DoFn):
     def __init__(
-        self, max_chars: int, require_label: bool, encoding: str, check_label: bool, fallback_encoding: str | None
+        self,
+        max_chars: int,
+        require_label: bool,
+        encoding: str,
+        check_label: bool,
+        fallback_encoding: str | None,
+        pre_check=None,
     ):
+        self.pre_check = pre_check
         self.max_chars = max_chars
         self.require_label = require_label
         self.encoding = encoding
@@ -146,9 +162,11 @@ class _CheckRawDoFn(beam.DoFn):
         self.passed = Metrics.counter("check", "passed")
 
     def process(self, record):
-        checked, failure = check_raw_record(
-            record, self.max_chars, self.require_label, self.encoding, self.check_label, self.fallback_encoding
-        )
+        checked, failure = self.pre_check(record) if self.pre_check is not None else (record, None)
+        if not failure:
+            checked, failure = check_raw_record(
+                checked, self.max_chars, self.require_label, self.encoding, self.check_label, self.fallback_encoding
+            )
         if failure:
             reason, detail = failure
             Metrics.counter("quarantine", reason).inc()
@@ -164,7 +182,8 @@ class CheckRows(beam.PTransform):
     Rejects: missing or non-string text, binary content, bytes undecodable in
     `encoding` (and in `fallback_encoding`, if given), empty or whitespace-only text, text over `max_chars`, and, with `check_label`, a
     missing label (when `require_label`) or an unknown label. Scoring runs it
-    with check_label=False: the same text checks, labels irrelevant.
+    with check_label=False: the same text checks, labels irrelevant. `pre_check`, a
+    task's own check (`Task.raw_check`), runs first: record -> (record, None) or (None, (reason, detail)).
     """
 
     def __init__(
@@ -174,8 +193,10 @@ class CheckRows(beam.PTransform):
         encoding: str = "utf-8",
         check_label: bool = True,
         fallback_encoding: str | None = None,
+        pre_check=None,
     ):
         super().__init__()
+        self.pre_check = pre_check
         self.max_chars = max_chars
         self.require_label = require_label
         self.encoding = encoding
@@ -184,7 +205,14 @@ class CheckRows(beam.PTransform):
 
     def expand(self, records):
         return records | "Check" >> beam.ParDo(
-            _CheckRawDoFn(self.max_chars, self.require_label, self.encoding, self.check_label, self.fallback_encoding)
+            _CheckRawDoFn(
+                self.max_chars,
+                self.require_label,
+                self.encoding,
+                self.check_label,
+                self.fallback_encoding,
+                self.pre_check,
+            )
         ).with_outputs(QUARANTINE_TAG, main="records")
 
 
@@ -206,26 +234,31 @@ class ProgressLog:
 
 
 class _CleanBatchDoFn(beam.DoFn):
-    def __init__(self, spec: TextSpec):
+    def __init__(self, spec: TextSpec, field: str = "text"):
         self.spec = spec
+        self.field = field
         self.cleaned = Metrics.counter("clean", "records")
 
     def setup(self):
         self.progress = ProgressLog("clean")
 
     def process(self, batch: list[dict[str, Any]]):
-        cleaned = preprocessing.clean_batch([record["text"] for record in batch], self.spec)
+        field = self.field
+        cleaned = preprocessing.clean_batch([record[field] for record in batch], self.spec)
         self.progress.add(len(batch))
+        where = "" if field == "text" else f"{field}: "
         for record, text in zip(batch, cleaned, strict=True):
             if not text.strip():
                 Metrics.counter("quarantine", reasons.EMPTY_AFTER_CLEANING).inc()
                 yield beam.pvalue.TaggedOutput(
                     QUARANTINE_TAG,
-                    quarantine(record, "clean", reasons.EMPTY_AFTER_CLEANING, "nothing left after removing markup"),
+                    quarantine(
+                        record, "clean", reasons.EMPTY_AFTER_CLEANING, f"{where}nothing left after removing markup"
+                    ),
                 )
                 continue
             self.cleaned.inc()
-            yield {**record, "text": text}
+            yield {**record, field: text}
 
 
 class CleanText(beam.PTransform):
@@ -235,17 +268,19 @@ class CleanText(beam.PTransform):
     TextSpec (a bool means the classifier's spec with that lowercasing), run on
     batches: the very function the exported model runs. Texts with nothing left
     after cleaning (markup only) are quarantined as ``empty_after_cleaning``.
+    `field`: the record key of the text to clean (a task's second text, e.g. "target").
     """
 
-    def __init__(self, spec: TextSpec | bool = True):
+    def __init__(self, spec: TextSpec | bool = True, field: str = "text"):
         super().__init__()
         self.spec = preprocessing.as_spec(spec)
+        self.field = field
 
     def expand(self, records):
         return (
             records
             | "Batch" >> beam.BatchElements(min_batch_size=MIN_BATCH, max_batch_size=MAX_BATCH)
-            | "Clean" >> beam.ParDo(_CleanBatchDoFn(self.spec)).with_outputs(QUARANTINE_TAG, main="records")
+            | "Clean" >> beam.ParDo(_CleanBatchDoFn(self.spec, self.field)).with_outputs(QUARANTINE_TAG, main="records")
         )
 
 
@@ -254,10 +289,21 @@ def split_rank(split: str | None) -> int:
     return order.index(split) if split in order else len(order)
 
 
-def dedupe_key(record: dict[str, Any]) -> tuple[str, str, int, str]:
-    """What the keep-first rules look at: (id, source, split rank, text fingerprint); not the text."""
+def dedupe_key(record: dict[str, Any]) -> tuple[str, str, int, str, str]:
+    """What the keep-first rules look at: (id, source, split rank, text fingerprint, target fingerprint).
+
+    The target fingerprint ("" for tasks with one text) tells an exact duplicate pair from a
+    pair that only shares its source.
+    """
     # 128 of the fingerprint's 256 bits: collisions stay negligible, keys stay small.
-    return record["id"], record["source"], split_rank(record["split"]), text_fingerprint(record["text"])[:32]
+    target = record.get("target")
+    return (
+        record["id"],
+        record["source"],
+        split_rank(record["split"]),
+        text_fingerprint(record["text"])[:32],
+        text_fingerprint(target)[:32] if target is not None else "",
+    )
 
 
 def keep_first_of_id(item):
@@ -278,7 +324,12 @@ def keep_first_of_text(item):
     kept_in_test = kept[2] == split_rank(names.SPLIT_TEST)
     for duplicate in keys[1:]:
         leaked = kept_in_test and duplicate[2] != kept[2]
-        reason = reasons.DUPLICATE_OF_TEST if leaked else reasons.DUPLICATE_TEXT
+        if leaked:
+            reason = reasons.DUPLICATE_OF_TEST
+        elif duplicate[4] and duplicate[4] == kept[4]:
+            reason = reasons.DUPLICATE_PAIR  # a sentence pair seen twice
+        else:
+            reason = reasons.DUPLICATE_TEXT
         yield duplicate[:2], (reason, f"same cleaned text as {kept[0]}")
 
 
@@ -383,11 +434,12 @@ class TokenCountsFn(beam.CombineFn):
 
 
 class _CountTokensDoFn(beam.DoFn):
-    def __init__(self, spec: TextSpec):
+    def __init__(self, spec: TextSpec, fields: tuple[str, ...] = ("text",)):
         self.spec = spec
+        self.fields = fields
 
     def process(self, batch: list[dict[str, Any]]):
-        yield preprocessing.count_tokens_batch([record["text"] for record in batch], self.spec)
+        yield preprocessing.count_tokens_batch([record[f] for record in batch for f in self.fields], self.spec)
 
 
 def choose_vocabulary(counts: dict[str, int], spec: TextSpec, max_size: int, min_count: int) -> list[tuple[str, int]]:
@@ -404,10 +456,14 @@ class BuildVocabulary(beam.PTransform):
     number of elements shuffled is the number of batches, not of tokens. The
     vocabulary is the `max_size` most frequent tokens (reserved ones included) seen
     at least `min_count` times, or for WordPiece the pieces learned from the word counts.
+    `fields`: the record keys whose texts are counted (two for a joint source+target vocabulary).
     """
 
-    def __init__(self, max_size: int, min_count: int, spec: TextSpec | bool = True):
+    def __init__(
+        self, max_size: int, min_count: int, spec: TextSpec | bool = True, fields: tuple[str, ...] = ("text",)
+    ):
         super().__init__()
+        self.fields = tuple(fields)
         self.spec = preprocessing.as_spec(spec)
         if max_size <= len(self.spec.reserved_tokens):
             raise ValueError(f"max_size must exceed {len(self.spec.reserved_tokens)}, got {max_size}")
@@ -420,15 +476,17 @@ class BuildVocabulary(beam.PTransform):
         return (
             records
             | "Batch" >> beam.BatchElements(min_batch_size=MIN_BATCH, max_batch_size=MAX_BATCH)
-            | "CountBatch" >> beam.ParDo(_CountTokensDoFn(self.spec))
+            | "CountBatch" >> beam.ParDo(_CountTokensDoFn(self.spec, self.fields))
             | "Merge" >> beam.CombineGlobally(TokenCountsFn())
             | "Choose" >> beam.Map(choose_vocabulary, self.spec, self.max_size, self.min_count)
         )
 
 
 class _ToIdsDoFn(beam.DoFn):
-    def __init__(self, spec: TextSpec):
+    def __init__(self, spec: TextSpec, field: str = "text", ids_key: str = names.FEATURE_TOKEN_IDS):
         self.spec = spec
+        self.field = field
+        self.ids_key = ids_key
         self._lookup = None
         self._vocab_key = None
 
@@ -441,83 +499,102 @@ class _ToIdsDoFn(beam.DoFn):
         if self._lookup is None or self._vocab_key != key:
             self._lookup = preprocessing.CompiledLookup([token for token, _ in vocabulary], self.spec)
             self._vocab_key = key
-        ids = self._lookup([record["text"] for record in batch])
+        ids = self._lookup([record[self.field] for record in batch])
         self.progress.add(len(batch))
         for record, token_ids in zip(batch, ids, strict=True):
-            yield {**record, "token_ids": token_ids}
+            yield {**record, self.ids_key: token_ids}
 
 
 class ToTokenIds(beam.PTransform):
     """TextRecord (cleaned) -> TextRecord + "token_ids": list[int], given the vocabulary.
 
     Tokenization and lookup are `TextPreprocessor.tokenize` / `.lookup`, the
-    functions the exported model runs, on batches.
+    functions the exported model runs, on batches. `field` / `ids_key`: the record keys of
+    the text and of its ids (a task's second text: "target" -> "target_ids").
     """
 
-    def __init__(self, vocabulary, spec: TextSpec | bool = True):
+    def __init__(
+        self,
+        vocabulary,
+        spec: TextSpec | bool = True,
+        field: str = "text",
+        ids_key: str = names.FEATURE_TOKEN_IDS,
+    ):
         super().__init__()
         self.vocabulary = vocabulary  # PCollection of one [(token, count)] list
         self.spec = preprocessing.as_spec(spec)
+        self.field = field
+        self.ids_key = ids_key
 
     def expand(self, records):
         return (
             records
             | "Batch" >> beam.BatchElements(min_batch_size=MIN_BATCH, max_batch_size=MAX_BATCH)
-            | "Lookup" >> beam.ParDo(_ToIdsDoFn(self.spec), vocabulary=beam.pvalue.AsSingleton(self.vocabulary))
+            | "Lookup"
+            >> beam.ParDo(
+                _ToIdsDoFn(self.spec, self.field, self.ids_key), vocabulary=beam.pvalue.AsSingleton(self.vocabulary)
+            )
         )
 
 
-class DatasetStatsFn(beam.CombineFn):
-    """TextRecord with token_ids -> per split: records, labels, tokens, OOV, length histogram."""
+def _text_stats() -> dict[str, Any]:
+    return {"tokens": 0, "chars": 0, "oov": 0, "lengths": collections.Counter()}
 
-    def __init__(self, labels: tuple[str, ...] = names.LABELS):
+
+def _add_text(stats: dict[str, Any], text: str, ids: list[int]) -> None:
+    stats["chars"] += len(text)  # cleaned characters: bits per character divide by these
+    stats["tokens"] += len(ids)
+    stats["oov"] += sum(1 for i in ids if i == names.OOV_ID)
+    stats["lengths"][len(ids)] += 1
+
+
+def _merge_text(target: dict[str, Any], stats: dict[str, Any]) -> None:
+    for key in ("tokens", "chars", "oov"):
+        target[key] += stats[key]
+    target["lengths"].update(stats["lengths"])
+
+
+class DatasetStatsFn(beam.CombineFn):
+    """TextRecord with token_ids -> per split: records, labels, tokens, OOV, length histogram.
+
+    `extra_fields`: (name, text key, ids key) of a task's further texts (translation's target);
+    their statistics go under "fields": {name: {...}} of each split.
+    """
+
+    def __init__(self, labels: tuple[str, ...] = names.LABELS, extra_fields: tuple[tuple[str, str, str], ...] = ()):
         self.labels = tuple(labels)  # label names by id; a task without labels counts "unlabeled" records only
+        self.extra_fields = tuple(extra_fields)
+
+    def _new_split(self) -> dict[str, Any]:
+        return {
+            "records": 0,
+            "labels": collections.Counter(),
+            **_text_stats(),
+            "fields": {name: _text_stats() for name, _, _ in self.extra_fields},
+        }
 
     def create_accumulator(self):
         return {}
 
     def add_input(self, accumulator, record):
-        split = accumulator.setdefault(
-            record["split"],
-            {
-                "records": 0,
-                "labels": collections.Counter(),
-                "tokens": 0,
-                "chars": 0,
-                "oov": 0,
-                "lengths": collections.Counter(),
-            },
-        )
-        ids = record["token_ids"]
-        split["chars"] += len(record["text"])  # cleaned characters: bits per character divide by these
+        split = accumulator.setdefault(record["split"], self._new_split())
         split["records"] += 1
         split["labels"][record["label"]] += 1
-        split["tokens"] += len(ids)
-        split["oov"] += sum(1 for i in ids if i == names.OOV_ID)
-        split["lengths"][len(ids)] += 1
+        _add_text(split, record["text"], record["token_ids"])
+        for name, key, ids_key in self.extra_fields:
+            _add_text(split["fields"][name], record[key], record[ids_key])
         return accumulator
 
     def merge_accumulators(self, accumulators: Iterable[dict]):
         merged: dict = {}
         for accumulator in accumulators:
             for split, stats in accumulator.items():
-                target = merged.setdefault(
-                    split,
-                    {
-                        "records": 0,
-                        "labels": collections.Counter(),
-                        "tokens": 0,
-                        "chars": 0,
-                        "oov": 0,
-                        "lengths": collections.Counter(),
-                    },
-                )
-                target["chars"] += stats["chars"]
+                target = merged.setdefault(split, self._new_split())
                 target["records"] += stats["records"]
                 target["labels"].update(stats["labels"])
-                target["tokens"] += stats["tokens"]
-                target["oov"] += stats["oov"]
-                target["lengths"].update(stats["lengths"])
+                _merge_text(target, stats)
+                for name, field_stats in stats["fields"].items():
+                    _merge_text(target["fields"][name], field_stats)
         return merged
 
     def extract_output(self, accumulator):
@@ -545,19 +622,24 @@ def length_percentiles(histogram: dict[int, int], percentiles=(50, 90, 95, 99)) 
     return result
 
 
-def summarize_split(stats: dict, label_names: tuple[str, ...] = names.LABELS) -> dict:
-    labels = {}
-    for label_id, count in sorted(stats["labels"].items()):
-        if label_names:  # a task without labels (a language model) lists none
-            labels["unlabeled" if label_id == names.UNLABELED else label_names[label_id]] = count
+def _summarize_text(stats: dict) -> dict:
     return {
-        "records": stats["records"],
-        "labels": labels,
         "tokens": stats["tokens"],
         "chars": stats["chars"],
         "oov_rate": round(stats["oov"] / stats["tokens"], 6) if stats["tokens"] else 0.0,
         "token_length": length_percentiles(stats["lengths"]),
     }
+
+
+def summarize_split(stats: dict, label_names: tuple[str, ...] = names.LABELS) -> dict:
+    labels = {}
+    for label_id, count in sorted(stats["labels"].items()):
+        if label_names:  # a task without labels (a language model) lists none
+            labels["unlabeled" if label_id == names.UNLABELED else label_names[label_id]] = count
+    summary = {"records": stats["records"], "labels": labels, **_summarize_text(stats)}
+    if stats.get("fields"):  # a task's further texts (translation's target side)
+        summary["fields"] = {name: _summarize_text(field) for name, field in sorted(stats["fields"].items())}
+    return summary
 
 
 def count_by_reason(quarantined) -> Iterator:

@@ -7,12 +7,31 @@ reached ``token_ids`` is a TextRecord plus ``token_ids: list[int]``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from schemas import names
 from textprep.preprocessing import TextSpec
+
+
+@dataclasses.dataclass(frozen=True)
+class TextField:
+    """One text of a record: where the text and its ids live on the record, and its vocabulary file.
+
+    Every task has the field "text" (the reader's text; translation's source side); a task
+    with a second text (translation's target) lists it too, and ingest cleans, counts and
+    looks up each field with the dataset's one TextSpec.
+    """
+
+    name: str  # what the manifest and the statistics call it
+    key: str  # record key of the text
+    ids_key: str  # record key of its token ids
+    vocab_file: str  # its vocabulary's file name in the dataset directory
+
+
+TEXT = TextField("text", "text", names.FEATURE_TOKEN_IDS, names.VOCAB_FILE)
 
 
 class Task:
@@ -40,7 +59,27 @@ class Task:
         """Cleaning and tokenizer of this dataset from the options (None = the task's default)."""
         raise NotImplementedError
 
+    # ------------------------------------------------------------------ texts and vocabularies
+    text_fields: tuple[TextField, ...] = (TEXT,)
+
+    def vocabulary_groups(self, args: argparse.Namespace) -> list[tuple[TextField, ...]]:
+        """Fields that share one vocabulary (its tokens counted over all of them); one group per vocabulary."""
+        return [(field,) for field in self.text_fields]
+
+    def columns(self, args: argparse.Namespace) -> dict[str, Any]:
+        """Extra `sources.ColumnNames` fields of tabular inputs (e.g. the target column)."""
+        return {}
+
+    def reader_options(self, args: argparse.Namespace) -> dict[str, Any]:
+        """Extra keyword arguments of `sources.ReadRawRecords` (e.g. the languages of parallel files)."""
+        return {}
+
     # ------------------------------------------------------------------ records
+    def raw_check(self, args: argparse.Namespace) -> Callable[[dict[str, Any]], Any] | None:
+        """A picklable check run on each RawRecord before the shared row checks: record -> (record, None) or
+        (None, (reason, detail)). None: the task has no checks of its own."""
+        return None
+
     def check_rows_options(self, args: argparse.Namespace) -> dict[str, Any]:
         """Keyword arguments of `transforms.CheckRows` beyond max_chars and the encodings."""
         return {"require_label": False, "check_label": False}
