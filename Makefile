@@ -4,6 +4,9 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+# The ingest benchmark's tf.Transform reference (bench/tft_ingest.py), outside .venv: see bench-tft-env.
+TFT_VENV := .venv-tft
+TFT_REQUIREMENTS := tensorflow-transform==1.21.0 apache-beam==2.77.0 tensorflow==2.21.0
 export PYTHONPATH := $(CURDIR)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
@@ -45,6 +48,20 @@ FULL_LM_GENERATED ?= data/generated/shakespeare
 FULL_LM_SCORED ?= data/scored/shakespeare
 # The measured 30-minute configuration (README, "Text generation"); --max_minutes bounds the wall clock.
 FULL_LM_TRAIN_FLAGS ?= --max_minutes 30 --early_stopping_patience 0
+# Machine translation (translation task) on Multi30k de->en: parallel files, WordPiece per side.
+MULTI30K ?= $(SHARED)/multi30k
+MT_INGEST_FLAGS ?= --task translation --input_format parallel --source_language de --target_language en
+MT_SLICE ?= data/raw/multi30k_slice
+MT_DATASET ?= data/processed/multi30k_slice
+MT_MODEL ?= models/multi30k_demo
+MT_TRANSLATED ?= data/translated/multi30k_demo
+# The demo trains a small model for about half a minute on 3,000 pairs: it shows the flow, not the quality.
+MT_TRAIN_FLAGS ?= --embedding_dim 64 --units 96 --epochs 2 --max_minutes 1 --validation_bleu_sentences 100 --baseline_iterations 2
+FULL_MT_DATASET ?= data/processed/multi30k_de_en
+FULL_MT_MODEL ?= models/multi30k_de_en
+FULL_MT_TRANSLATED ?= data/translated/multi30k_de_en_test2016
+# The measured configuration (README, "Machine translation"); --max_minutes bounds the wall clock.
+FULL_MT_TRAIN_FLAGS ?= --max_minutes 30
 BENCH_FLAGS ?=
 # Extra flags of the score step only; the demo's tiny model is not blessed (it does not beat the TF-IDF baseline).
 SCORE_FLAGS ?=
@@ -53,7 +70,7 @@ SCORE_FLAGS ?=
 FULL_SCORE_FLAGS ?= --allow_unblessed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo demo-classification demo-generation test lint format ingest pretrain train score data-full ingest-full train-full score-full full pretrain-full full-generation bench clean
+.PHONY: help setup demo demo-classification demo-generation demo-translation full-translation test lint format ingest pretrain train score data-full ingest-full train-full score-full full pretrain-full full-generation bench bench-tft-env clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-20s %s\n", $$1, $$2}'
@@ -67,9 +84,10 @@ $(VENV)/.installed: setup.py constraints.txt
 
 setup: $(VENV)/.installed ## Create .venv with the pinned dependencies (other targets do this when needed)
 
-demo: $(VENV)/.installed ## Every task's demo: classification, then generation (about 3 minutes)
+demo: $(VENV)/.installed ## Every task's demo: classification, generation, translation (about 5 minutes)
 	$(MAKE) --no-print-directory demo-classification
 	$(MAKE) --no-print-directory demo-generation
+	$(MAKE) --no-print-directory demo-translation
 
 demo-classification: $(VENV)/.installed ## Sentiment on the IMDB slice: ingest -> train -> score, then print where results are
 	$(MAKE) --no-print-directory ingest train score EXTRA_FLAGS=--overwrite SCORE_FLAGS=--allow_unblessed
@@ -88,6 +106,19 @@ full-generation: $(VENV)/.installed ## All of tiny Shakespeare: ingest -> LM (30
 	$(PY) -m pipelines.generate --input $(PROMPTS) --model_dir $(FULL_LM_MODEL) --output_dir $(FULL_LM_GENERATED) $(GENERATE_FLAGS) --allow_unblessed --overwrite
 	$(PY) -m pipelines.score --input $(SHAKESPEARE) --input_format lines --model_dir $(FULL_LM_MODEL) --output_dir $(FULL_LM_SCORED) --allow_unblessed --max_quarantine_rate 0.2 --overwrite
 	@$(PY) -c "import json; m = json.load(open('$(FULL_LM_MODEL)/metrics.json')); v = m['validation']; print('validation: %.4f nats/char, %.4f bits/char after %.1f min; baseline %s %.4f' % (v['nats_per_token'], v['bits_per_char'], m['train_seconds'] / 60, m['baseline']['model'], m['baseline']['validation']['nats_per_token']))"
+
+demo-translation: $(VENV)/.installed ## Multi30k slice de->en: ingest pairs -> a small seq2seq model (~1 min) -> translate test_2016 to Parquet
+	$(PY) -m pipelines.datasets multi30k-slice --lines 3000 --cache_dir data/raw
+	$(PY) -m pipelines.ingest --input $(MT_SLICE) $(MT_INGEST_FLAGS) --output_dir $(MT_DATASET) --overwrite
+	$(PY) -m lstm_model.train --dataset_dir $(MT_DATASET) --model_dir $(MT_MODEL) $(MT_TRAIN_FLAGS) --overwrite
+	$(PY) -m pipelines.translate --input $(MT_SLICE)/test_2016_flickr.de.gz --input_format lines --model_dir $(MT_MODEL) --output_dir $(MT_TRANSLATED) --allow_unblessed --overwrite
+	@echo "demo done: dataset $(MT_DATASET)/manifest.json, model $(MT_MODEL)/metrics.json, report $(MT_MODEL)/report/index.html, translated Parquet $(MT_TRANSLATED)/translated/"
+
+full-translation: $(VENV)/.installed ## All of Multi30k de->en: ingest -> seq2seq with attention (30 min budget) -> test_2016 sacreBLEU and translated Parquet
+	$(PY) -m pipelines.ingest --input $(MULTI30K) $(MT_INGEST_FLAGS) --output_dir $(FULL_MT_DATASET) --overwrite
+	$(PY) -m lstm_model.train --dataset_dir $(FULL_MT_DATASET) --model_dir $(FULL_MT_MODEL) $(FULL_MT_TRAIN_FLAGS) --overwrite
+	$(PY) -m pipelines.translate --input $(MULTI30K)/test_2016_flickr.de.gz --input_format lines --model_dir $(FULL_MT_MODEL) --output_dir $(FULL_MT_TRANSLATED) --allow_unblessed --overwrite
+	@$(PY) -c "import json; m = json.load(open('$(FULL_MT_MODEL)/metrics.json')); t = m['test']; print('test_2016 de->en: sacreBLEU %.2f, chrF %.2f (%s) after %.1f min' % (t['bleu'], t['chrf'], t['bleu_signature'], m['train_seconds'] / 60))"
 
 test: $(VENV)/.installed ## Run the test suite
 	$(PY) -m pytest -q --durations=20 tests
@@ -123,7 +154,35 @@ pretrain-full: $(VENV)/.installed ## Full IMDB (after `make full`): pretrain the
 	$(MAKE) --no-print-directory train DATASET=$(FULL_DATASET) MODEL=$(FULL_MODEL)_pretrained PRETRAINED=$(FULL_LM) TRAIN_FLAGS= EXTRA_FLAGS=--overwrite
 
 bench: $(VENV)/.installed ## Benchmarks on the full IMDB -> reports/bench/results.{json,md} (BENCH_FLAGS=--quick: the slice)
+	@test -x $(TFT_VENV)/bin/python || echo "bench: no $(TFT_VENV): the tf.Transform reference is reported unavailable (make bench-tft-env)"
 	$(PY) -m bench.run $(BENCH_FLAGS)
 
+# tf.Transform 1.21 needs absl-py < 2, which the pins in constraints.txt exclude: it gets its own environment.
+bench-tft-env: ## tf.Transform 1.21 in its own .venv-tft: the ingest benchmark's second reference (optional)
+	test -x $(TFT_VENV)/bin/python || $(PYTHON) -m venv $(TFT_VENV)
+	$(TFT_VENV)/bin/python -m pip install --quiet $(TFT_REQUIREMENTS)
+
 clean: ## Remove generated data, models and caches (not .venv, not data/raw)
-	rm -rf data/processed data/scored models .pytest_cache
+	rm -rf data/processed data/scored data/generated data/translated models .pytest_cache
+
+# Transfer figures (README, "Transfer"): one causal word LM on IMDB (TRANSFER_LM, trained as in README's "Text
+# generation": data/processed/imdb_lm -> models/imdb_word_lm) serves classifiers trained on 1,000 and 5,000
+# labelled reviews, each from scratch and from the LM with the same flags; the same 5,000 test reviews for all.
+TRANSFER_LM ?= models/imdb_word_lm
+TRANSFER_SEEDS ?= 1
+TRANSFER_FLAGS ?= --bidirectional false --embedding_dim 128 --lstm_units 384 --num_layers 1 --max_tokens 128 --batch_size 32 --ema_momentum 0.9
+TRANSFER_EPOCHS_1000 ?= 6
+TRANSFER_EPOCHS_5000 ?= 2
+.PHONY: transfer-figures
+transfer-figures: $(VENV)/.installed ## IMDB, 1k and 5k labels: classifier from scratch vs from TRANSFER_LM (~1 h on 2 cores)
+	test -d data/raw/aclImdb || $(MAKE) --no-print-directory data-full
+	$(PY) -m bench.transfer subsets --input data/raw/aclImdb --output_dir data/raw/imdb_transfer
+	set -e; for n in 1000 5000; do \
+	  test -f data/processed/imdb_transfer_n$$n/manifest.json || $(PY) -m pipelines.ingest --input data/raw/imdb_transfer/n$$n \
+	    --output_dir data/processed/imdb_transfer_n$$n --vocabulary $(TRANSFER_LM) --overwrite; \
+	  for seed in $(TRANSFER_SEEDS); do for start in scratch pretrained; do \
+	    $(PY) -m lstm_model.train --dataset_dir data/processed/imdb_transfer_n$$n --model_dir models/imdb_transfer/n$${n}_$${start}_s$$seed \
+	      --overwrite --verbose 2 $(TRANSFER_FLAGS) --epochs $$([ $$n = 1000 ] && echo $(TRANSFER_EPOCHS_1000) || echo $(TRANSFER_EPOCHS_5000)) --seed $$seed \
+	      $$([ $$start = pretrained ] && echo --pretrained_dir $(TRANSFER_LM)); \
+	  done; done; done
+	$(PY) -m bench.transfer table --models_dir models/imdb_transfer

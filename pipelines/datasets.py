@@ -2,6 +2,8 @@
 
     python -m pipelines.datasets imdb --cache_dir data/raw   # prints the aclImdb folder
     python -m pipelines.datasets tinyshakespeare              # prints the path of input.txt
+    python -m pipelines.datasets multi30k                     # prints the folder of the parallel files
+    python -m pipelines.datasets multi30k-slice --lines 3000  # first lines of each file, for demos
 
 Where the IMDB data comes from, in order:
 1. an already extracted ``CACHE_DIR/aclImdb`` (with its ``.complete`` marker);
@@ -33,6 +35,18 @@ SHAKESPEARE_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/da
 SHAKESPEARE_MD5 = "6fb458f1232090904fb40fe944165e91"
 SHAKESPEARE_BYTES = 1_115_394
 SHARED_SHAKESPEARE = REPO_ROOT.parent / "shared" / "data" / "tinyshakespeare" / "input.txt"
+# Multi30k task 1 (Elliott et al. 2016), raw (untokenized) gzip files of github.com/multi30k/dataset;
+# sizes and MD5s are those of the copies in ../shared/data/multi30k.
+SHARED_MULTI30K = REPO_ROOT.parent / "shared" / "data" / "multi30k"
+MULTI30K_URL = "https://github.com/multi30k/dataset/raw/master/data/task1/raw/{name}"
+MULTI30K_FILES = {
+    "train.de.gz": ("81ff90b99829c0cd4b1b587d394afd39", 637_044),
+    "train.en.gz": ("0065d13af80720a55ca8153d126e6627", 568_929),
+    "val.de.gz": ("6e0e229eb049e3fc99a1ef02fb2d5f91", 24_681),
+    "val.en.gz": ("2b69aa9253948ac9f67e94917272dd40", 21_650),
+    "test_2016_flickr.de.gz": ("efd67d314d98489b716b145475101932", 22_890),
+    "test_2016_flickr.en.gz": ("ff2c0fcb4893a13bd73414306bc250ae", 21_077),
+}
 
 
 def download(url: str, destination: Path, expected_md5: str, expected_bytes: int) -> Path:
@@ -95,12 +109,46 @@ def tinyshakespeare(cache_dir: Path, allow_download: bool = True) -> Path:
     return download(SHAKESPEARE_URL, target, SHAKESPEARE_MD5, SHAKESPEARE_BYTES)
 
 
+def multi30k(cache_dir: Path, allow_download: bool = True) -> Path:
+    """Folder with Multi30k's de/en train, val and test_2016_flickr files: ../shared's, else downloaded and checked."""
+    if all((SHARED_MULTI30K / name).is_file() for name in MULTI30K_FILES):
+        return SHARED_MULTI30K
+    target = cache_dir / "multi30k"
+    missing = [name for name in MULTI30K_FILES if not (target / name).is_file()]
+    if missing and not allow_download:
+        raise UserError(f"no Multi30k at {SHARED_MULTI30K} or {target}, and downloads are off")
+    target.mkdir(parents=True, exist_ok=True)
+    for name in missing:
+        md5, size = MULTI30K_FILES[name]
+        download(MULTI30K_URL.format(name=name), target / name, md5, size)
+    return target
+
+
+def multi30k_slice(source: Path, cache_dir: Path, lines: int) -> Path:
+    """The first `lines` pairs of train and lines // 10 of val and test, as gzip files in CACHE_DIR/multi30k_slice."""
+    import gzip
+
+    target = cache_dir / "multi30k_slice"
+    target.mkdir(parents=True, exist_ok=True)
+    for name in MULTI30K_FILES:
+        keep = lines if name.startswith("train") else max(lines // 10, 1)
+        with gzip.open(source / name, "rb") as handle:
+            data = b"".join(line for _, line in zip(range(keep), handle, strict=False))
+        # mtime=0: the same bytes on every run, so the slice's inputs.tsv checksums do not change.
+        (target / name).write_bytes(gzip.compress(data, mtime=0))
+    return target
+
+
 def run(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m pipelines.datasets", description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "dataset",
-        choices=["imdb", "imdb-mini", "tinyshakespeare"],
-        help="imdb: full 50k+50k; imdb-mini: the 1,496-file slice; tinyshakespeare: the 1.1 MB char-rnn corpus",
+        choices=["imdb", "imdb-mini", "tinyshakespeare", "multi30k", "multi30k-slice"],
+        help="imdb: full 50k+50k; imdb-mini: the 1,496-file slice; tinyshakespeare: the 1.1 MB char-rnn corpus; "
+        "multi30k: de-en sentence pairs (29k train); multi30k-slice: its first --lines pairs",
+    )
+    parser.add_argument(
+        "--lines", type=int, default=3000, help="multi30k-slice: training pairs kept (default: %(default)s)."
     )
     parser.add_argument(
         "--cache_dir",
@@ -116,6 +164,14 @@ def run(argv: list[str] | None = None) -> None:
         if not SHARED_IMDB_MINI.is_dir():
             raise UserError(f"{SHARED_IMDB_MINI} not found; use `imdb` for the full data set")
         print(SHARED_IMDB_MINI)
+        return
+    if args.dataset in ("multi30k", "multi30k-slice"):
+        folder = multi30k(Path(args.cache_dir), allow_download=not args.no_download)
+        if args.dataset == "multi30k-slice":
+            if args.lines < 10:
+                raise UserError(f"--lines must be >= 10, got {args.lines}")
+            folder = multi30k_slice(folder, Path(args.cache_dir), args.lines)
+        print(os.fspath(folder))
         return
     if args.dataset == "tinyshakespeare":
         print(os.fspath(tinyshakespeare(Path(args.cache_dir), allow_download=not args.no_download)))

@@ -30,7 +30,7 @@ import apache_beam as beam
 from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines import common, runs, sinks, sources, tasks, transforms, validation
+from pipelines import common, gcs, runs, sinks, sources, tasks, transforms, validation
 from pipelines.common import QUARANTINE_TAG, UserError
 from pipelines.inference import (
     SignatureModelHandler,
@@ -82,6 +82,28 @@ def key_for_inference(record: dict[str, Any]):
     return {k: v for k, v in record.items() if k != "text"}, text
 
 
+def add_drift_flags(group) -> None:
+    """The drift tolerances of every bulk pipeline that compares its input with the training data."""
+    group.add_argument(
+        "--drift_length_tolerance",
+        type=float,
+        default=0.25,
+        help="Warn if median or p90 token length differs from training by more than this fraction (default: %(default)s).",
+    )
+    group.add_argument(
+        "--drift_oov_tolerance",
+        type=float,
+        default=0.03,
+        help="Warn if the OOV rate exceeds the training test split's by more than this (absolute; default: %(default)s).",
+    )
+    group.add_argument(
+        "--drift_quarantine_tolerance",
+        type=float,
+        default=0.05,
+        help="Warn if the quarantine rate exceeds ingest's by more than this (absolute; default: %(default)s).",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m pipelines.score",
@@ -127,24 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=1.0,
         help="Warn above this duplicate share (scoring does not dedupe; default: %(default)s).",
     )
-    checks.add_argument(
-        "--drift_length_tolerance",
-        type=float,
-        default=0.25,
-        help="Warn if median or p90 token length differs from training by more than this fraction (default: %(default)s).",
-    )
-    checks.add_argument(
-        "--drift_oov_tolerance",
-        type=float,
-        default=0.03,
-        help="Warn if the OOV rate exceeds the training test split's by more than this (absolute; default: %(default)s).",
-    )
-    checks.add_argument(
-        "--drift_quarantine_tolerance",
-        type=float,
-        default=0.05,
-        help="Warn if the quarantine rate exceeds ingest's by more than this (absolute; default: %(default)s).",
-    )
+    add_drift_flags(checks)
     return parser
 
 
@@ -320,7 +325,7 @@ def compute_drift(info: dict[str, Any], corpus: dict[str, Any], quarantine_rate:
     return {"checks": checks, "warnings": warnings, "corpus": corpus}
 
 
-def _drift_html(drift: dict[str, Any]) -> str:
+def drift_html(drift: dict[str, Any]) -> str:
     import html
 
     rows = "".join(
@@ -386,7 +391,7 @@ def write_manifest(args, beam_args, info, scored_at, seconds) -> dict[str, Any]:
         ),
     ]
     validation.write_report(
-        out, f"Scoring validation: {args.input}", reports, [("Drift against training data", _drift_html(drift))]
+        out, f"Scoring validation: {args.input}", reports, [("Drift against training data", drift_html(drift))]
     )
     manifest["drift"] = drift
     manifest["validation"] = runs.validation_block(reports)
@@ -401,6 +406,10 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
     if args.batch_size < 1 or args.rows_per_file < 1 or args.max_chars < 1:
         raise UserError("--batch_size, --rows_per_file and --max_chars must be >= 1")
     common.check_encodings(args)
+    gcs.check_reachable(
+        {"--input": args.input, "--output_dir": args.output_dir, "--model_dir": args.model_dir},
+        writable=["--output_dir"],
+    )  # one line in seconds, not minutes of retries
     info = load_model_info(args.model_dir)
     try:
         tasks.get(info["task"]).scored_schema([c.strip() for c in args.passthrough_columns.split(",") if c.strip()])
