@@ -70,7 +70,7 @@ SCORE_FLAGS ?=
 FULL_SCORE_FLAGS ?= --allow_unblessed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo demo-classification demo-generation demo-translation full-translation test lint format ingest pretrain train score data-full ingest-full train-full score-full full pretrain-full full-generation bench bench-tft-env clean
+.PHONY: help setup demo demo-classification demo-generation demo-translation full-translation test fuzz lint format ingest pretrain train score data-full ingest-full train-full score-full full pretrain-full full-generation bench bench-tft-env clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-20s %s\n", $$1, $$2}'
@@ -122,6 +122,9 @@ full-translation: $(VENV)/.installed ## All of Multi30k de->en: ingest -> seq2se
 
 test: $(VENV)/.installed ## Run the test suite
 	$(PY) -m pytest -q --durations=20 tests
+
+fuzz: $(VENV)/.installed ## Longer property-based fuzzing of ingest over hostile generated files (FUZZ_EXAMPLES=30 per format)
+	FUZZ_EXAMPLES=$(or $(FUZZ_EXAMPLES),30) $(PY) -m pytest -q tests/test_fuzz.py
 
 lint: $(VENV)/.installed ## ruff lint and format check
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

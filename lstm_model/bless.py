@@ -34,7 +34,8 @@ from schemas.names import MODEL_BLESSING_FILE as BLESSING_FILE
 
 # The metrics a blessing can compare, with their direction: +1 higher is better, -1 lower is better.
 # Each task's model names its deciding metric and split (classification: test accuracy; a language
-# model: validation nats per token, since one long text such as tiny Shakespeare has no test split).
+# model: validation nats per token, since one long text such as tiny Shakespeare has no test split;
+# translation: test BLEU).
 METRICS = {
     "accuracy": 1,
     "f1": 1,
@@ -42,6 +43,8 @@ METRICS = {
     "average_precision": 1,
     "nats_per_token": -1,
     "bits_per_char": -1,
+    "bleu": 1,  # translation: sacreBLEU corpus BLEU, 0-100
+    "chrf": 1,  # translation: sacreBLEU chrF, 0-100
 }
 DEFAULT_METRIC = "accuracy"
 SPLIT = "test"

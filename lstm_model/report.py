@@ -606,7 +606,7 @@ def run(argv: list[str] | None = None) -> dict:
             f"({info['dataset_fingerprint']})"
         )
     config = TrainConfig.from_json(model_path / names.MODEL_CONFIG_FILE)
-    model = keras.saving.load_model(model_path / "model.keras")
+    model = keras.saving.load_model(model_path / "model.keras", safe_mode=True)  # no Python lambdas deserialized
     LOGGER.info("predicting the test split of %s with %s", dataset_dir, model_path)
     predictions = evaluate.predict_split(model, dataset_dir, names.SPLIT_TEST, config)
     history_path = model_path / names.MODEL_HISTORY_FILE

@@ -15,6 +15,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import time
 from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
@@ -24,6 +26,8 @@ from schemas.cli import UserError, main_with_user_errors, setup_logging  # noqa:
 QUARANTINE_TAG = "quarantine"
 INPUTS_TAG = "inputs"
 EXCERPT_CHARS = 200  # raw text kept on a quarantine record, for a person to look at
+# In an output directory while a run is writing it; gone once its manifest.json is written (see prepare_output_dir).
+RUN_MARKER_FILE = "_RUN_IN_PROGRESS.json"
 
 LOGGER = logging.getLogger("lstm_pipeline")
 
@@ -76,8 +80,11 @@ def sha256_of_file(path: str, chunk_bytes: int = 1 << 20) -> tuple[str, int]:
 
 
 def write_json(path: str, payload: Any) -> None:
-    with FileSystems.create(path) as handle:
+    """Writes `payload` as JSON, whole or not at all: a kill mid-write leaves no truncated file at `path`."""
+    temporary = path + ".tmp"
+    with FileSystems.create(temporary) as handle:
         handle.write((json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n").encode("utf-8"))
+    FileSystems.rename([temporary], [path])
 
 
 def read_json(path: str) -> Any:
@@ -94,18 +101,56 @@ def join(*parts: str) -> str:
 
 
 def prepare_output_dir(output_dir: str, overwrite: bool) -> None:
-    """Refuse to mix runs in one directory; with --overwrite remove the old run."""
+    """Makes `output_dir` ready for a new run and marks it as a run in progress.
+
+    The marker (RUN_MARKER_FILE) is written before any output and removed by `finish_output_dir`
+    once manifest.json is written, so a directory holding the marker and no manifest is a run of
+    these pipelines that did not finish (killed, or failed): it is cleared without --overwrite. A
+    previous complete run (manifest.json), or files that are not ours (no marker), need --overwrite.
+    """
     from schemas import names
 
-    existing = [m.path for m in FileSystems.match([join(output_dir, "**")])[0].metadata_list]
+    existing = _files_under(output_dir)
+    marker = join(output_dir, RUN_MARKER_FILE)
+    manifest = join(output_dir, names.MANIFEST_FILE)
+    has_manifest = exists(manifest) if existing else False
+    unfinished = bool(existing) and not has_manifest and exists(marker)
+    if existing and not overwrite and not unfinished:
+        what = "a previous run (manifest.json)" if has_manifest else f"{len(existing)} files that no run of ours left"
+        raise UserError(f"--output_dir {output_dir} already holds {what}; pass --overwrite or choose another directory")
+    # Marked first: a kill from here on leaves a directory the next run clears by itself.
+    write_json(marker, {"started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "pid": os.getpid()})
     if not existing:
         return
-    if not overwrite:
-        has_manifest = exists(join(output_dir, names.MANIFEST_FILE))
-        what = "a previous run (manifest.json)" if has_manifest else f"{len(existing)} files"
-        raise UserError(f"--output_dir {output_dir} already holds {what}; pass --overwrite or choose another directory")
-    LOGGER.info("removing %d files of the previous run in %s", len(existing), output_dir)
-    FileSystems.delete(existing)
+    if unfinished:
+        LOGGER.info("clearing %d files of an unfinished run in %s (no manifest.json)", len(existing), output_dir)
+    else:
+        LOGGER.info("removing %d files of the previous run in %s", len(existing), output_dir)
+    if has_manifest:  # the manifest goes first: it must never describe a half-deleted directory
+        FileSystems.delete([manifest])
+    _clear(output_dir, keep=marker)
+
+
+def finish_output_dir(output_dir: str) -> None:
+    """Removes the run-in-progress marker: called once manifest.json is written (the run completed)."""
+    marker = join(output_dir, RUN_MARKER_FILE)
+    if exists(marker):
+        FileSystems.delete([marker])
+
+
+def _files_under(directory: str) -> list[str]:
+    return [m.path for m in FileSystems.match([join(directory, "**")])[0].metadata_list]
+
+
+def _clear(directory: str, keep: str) -> None:
+    """Deletes everything in `directory` but `keep` (local folders too, empty ones included)."""
+    if "://" in directory:
+        paths = [path for path in _files_under(directory) if path != keep]
+    else:
+        paths = [os.path.join(directory, name) for name in sorted(os.listdir(directory))]
+        paths = [path for path in paths if os.path.abspath(path) != os.path.abspath(keep)]
+    if paths:
+        FileSystems.delete(paths)
 
 
 def describe_outputs(output_dir: str, files: list[tuple[str, int]]) -> dict[str, dict[str, Any]]:
@@ -124,7 +169,12 @@ def describe_outputs(output_dir: str, files: list[tuple[str, int]]) -> dict[str,
 
 def add_encoding_flags(parser) -> None:
     """--encoding and --fallback_encoding (every pipeline that reads raw text)."""
-    parser.add_argument("--encoding", default="utf-8", help="Encoding of raw text bytes (default: %(default)s).")
+    parser.add_argument(
+        "--encoding",
+        default="utf-8",
+        help="Encoding of raw text bytes, or auto: detected per file (charset-normalizer; UTF-8 and BOMs first, "
+        "ties between Western code pages go to cp1252), recorded in inputs.tsv (default: %(default)s).",
+    )
     parser.add_argument(
         "--fallback_encoding",
         default=None,
@@ -136,6 +186,8 @@ def check_encodings(args) -> None:
     """UserError naming the flag if --encoding or --fallback_encoding is not a codec Python knows."""
     for flag in ("encoding", "fallback_encoding"):
         codec = getattr(args, flag)
+        if flag == "encoding" and codec == "auto":
+            continue
         try:
             if codec is not None:
                 "".encode(codec)

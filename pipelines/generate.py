@@ -34,7 +34,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines import common, runs, sinks, sources, transforms, validation
+from pipelines import common, gcs, runs, sinks, sources, transforms, validation
 from pipelines.common import QUARANTINE_TAG, UserError
 from pipelines.inference import (
     SignatureModelHandler,
@@ -274,7 +274,7 @@ def build_pipeline(pipeline: beam.Pipeline, args: argparse.Namespace, info: dict
     options = suite_options(args)
     raw_rows = (
         read["records"]
-        | "RawRowFeatures" >> beam.Map(validation.raw_row_features)
+        | "RawRowFeatures" >> beam.Map(validation.raw_row_features, encoding=args.encoding)
         | "ValidateRawRows" >> validation.ValidateRows(validation.load_suite(RAW_SUITE, options))
     )
     generated_rows = (
@@ -367,6 +367,10 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
     args, beam_args = build_parser().parse_known_args(argv)
     common.setup_logging()
     validate_args(args)
+    gcs.check_reachable(
+        {"--input": args.input, "--output_dir": args.output_dir, "--model_dir": args.model_dir},
+        writable=["--output_dir"],
+    )  # one line in seconds, not minutes of retries
     info = load_model_info(args.model_dir)
     if info["task"] != names.TASK_LANGUAGE_MODEL:
         raise UserError(f"--model_dir {args.model_dir} is a {info['task']} model; generation needs a language model")

@@ -10,6 +10,7 @@ a task-specific DoFn).
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
+from lstm_model import model_dir as model_info
 from pipelines import common, sources, transforms
 from schemas import names
 from schemas.cli import UserError
@@ -156,7 +158,14 @@ def passthrough_values(record: dict[str, Any], columns: Sequence[str]) -> dict[s
 
 
 def load_model_info(model_dir: str) -> dict[str, Any]:
-    """model_info.json of a trained model, checked for what bulk inference needs (UserError if not)."""
+    """model_info.json of a trained model, checked for what bulk inference needs (UserError if not).
+
+    Everything is checked before the model is loaded (see lstm_model.model_dir): the JSON's fields and
+    their types, the task, file names staying inside the directory, and the vocabulary (UTF-8,
+    'token<TAB>count' lines, the model's reserved tokens first, the recorded size).
+    """
+    from pipelines import tasks
+
     model_dir = model_dir.rstrip("/")
     info_path = common.join(model_dir, names.MODEL_INFO_FILE)
     if not common.exists(model_dir):
@@ -166,26 +175,43 @@ def load_model_info(model_dir: str) -> dict[str, Any]:
             f"--model_dir {model_dir} has no {names.MODEL_INFO_FILE}: not a trained model directory (run make train)"
         )
     try:
-        info = common.read_json(info_path)
+        model_info.inside(model_dir, names.MODEL_INFO_FILE, info_path)
+        with FileSystems.open(info_path) as handle:
+            info_bytes = handle.read()
+        info = json.loads(info_bytes.decode("utf-8"))
+    except model_info.ModelDirError as error:
+        raise UserError(str(error)) from None
     except (ValueError, OSError) as error:
         raise UserError(f"cannot read {info_path}: {error}") from None
-    if not isinstance(info, dict) or not isinstance(info.get("model_version"), str):
-        raise UserError(f"{info_path} is not a model_info.json of this project (no model_version)")
+    try:
+        model_info.check_model_info(info, info_path, required=model_info.REQUIRED_FOR_INFERENCE)
+        info.setdefault("task", names.TASK_CLASSIFICATION)  # models trained before tasks existed are classifiers
+        if info["task"] not in tasks.available():
+            raise model_info.ModelDirError(
+                f"{info_path}: task {info['task']!r} is not one of {', '.join(tasks.available())}"
+            )
+        for name in (info.get("vocabulary_files") or {}).values():
+            model_info.inside(model_dir, name, info_path)
+        model_info.inside(model_dir, info.get("export_dir", names.MODEL_EXPORT_DIR), info_path)
+    except model_info.ModelDirError as error:
+        raise UserError(str(error)) from None
     if not common.exists(common.join(model_dir, names.MODEL_EXPORT_DIR, "saved_model.pb")):
         raise UserError(f"--model_dir {model_dir} has no exported model ({names.MODEL_EXPORT_DIR}/saved_model.pb)")
     vocab_path = common.join(model_dir, names.VOCAB_FILE)
     if not common.exists(vocab_path):
         raise UserError(f"--model_dir {model_dir} is missing its vocabulary ({names.VOCAB_FILE})")
-    with FileSystems.open(vocab_path) as handle:
-        vocabulary_size = sum(1 for line in handle.read().decode("utf-8", errors="replace").split("\n") if line)
-    if vocabulary_size != info.get("vocabulary_size"):
-        raise UserError(
-            f"{vocab_path} has {vocabulary_size} tokens but the model was trained with "
-            f"{info.get('vocabulary_size')}: the vocabulary does not belong to this model"
+    reserved = (info.get("preprocessing") or {}).get("reserved_tokens")
+    if reserved is None:
+        reserved = (
+            names.GENERATIVE_RESERVED_TOKENS if info["task"] == names.TASK_LANGUAGE_MODEL else names.RESERVED_TOKENS
         )
-    with FileSystems.open(info_path) as handle:
-        info["_model_info_sha256"] = hashlib.sha256(handle.read()).hexdigest()
-    info.setdefault("task", names.TASK_CLASSIFICATION)  # models trained before tasks existed are classifiers
+    try:
+        model_info.inside(model_dir, names.VOCAB_FILE, vocab_path)
+        with FileSystems.open(vocab_path) as handle:
+            model_info.check_vocabulary(handle.read(), vocab_path, info["vocabulary_size"], reserved)
+    except ValueError as error:  # ModelDirError, or textprep's VocabularyError (a line that is not token<TAB>count)
+        raise UserError(str(error)) from None
+    info["_model_info_sha256"] = hashlib.sha256(info_bytes).hexdigest()
     return info
 
 
@@ -196,6 +222,8 @@ def check_blessing(model_dir: str, info: dict[str, Any], allow_unblessed: bool =
         blessing = common.read_json(path) if common.exists(path) else None
     except (ValueError, OSError) as error:
         raise UserError(f"cannot read {path}: {error}") from None
+    if blessing is not None and not isinstance(blessing, dict):
+        raise UserError(f"{path} is not a blessing.json of this project (a JSON {type(blessing).__name__})")
     if blessing is None:
         problem = f"--model_dir {model_dir} has no {names.MODEL_BLESSING_FILE} (run python -m lstm_model.bless --model_dir {model_dir})"
     elif blessing.get("model_version") not in (None, info.get("model_version")):

@@ -408,7 +408,7 @@ def build_pipeline(pipeline: beam.Pipeline, args: argparse.Namespace, task: task
     options = suite_options(task, args)
     raw_rows = (
         read["records"]
-        | "RawRowFeatures" >> beam.Map(validation.raw_row_features)
+        | "RawRowFeatures" >> beam.Map(validation.raw_row_features, encoding=args.encoding)
         | "ValidateRawRows" >> validation.ValidateRows(validation.load_suite(task.raw_suite, options))
     )
     dataset_rows = (
@@ -503,6 +503,8 @@ def write_manifest(task: tasks.Task, args: argparse.Namespace, beam_args: list[s
     }
     reports = validate_run(task, args, manifest, {"raw_rows": summary["raw_rows"], "dataset": summary["dataset_rows"]})
     manifest["repaired"] = summary["repaired"]
+    if args.encoding == "auto":
+        manifest["input_encodings"] = runs.read_input_encodings(out)
     manifest["validation"] = runs.validation_block(reports)
     common.write_json(common.join(out, names.MANIFEST_FILE), manifest)
     manifest["_reports"] = reports

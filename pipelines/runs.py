@@ -21,11 +21,19 @@ from schemas.cli import UserError
 RUN_SUMMARY_FILE = "_run_summary.json"
 
 
-def write_inputs(inputs: list[tuple[str, str, int]], path: str) -> tuple[str, int]:
-    """Writes inputs.tsv (``path<TAB>sha256<TAB>bytes``, sorted); returns (path, number of files)."""
+def write_inputs(inputs: list[tuple], path: str) -> tuple[str, int]:
+    """Writes inputs.tsv (``path<TAB>sha256<TAB>bytes``, plus ``<TAB>encoding<TAB>confidence`` when the
+    encoding was detected per file, sorted); returns (path, number of files)."""
     with FileSystems.create(path) as handle:
-        handle.write("".join(f"{p}\t{sha}\t{size}\n" for p, sha, size in sorted(inputs)).encode("utf-8"))
+        handle.write("".join("\t".join(str(v) for v in row) + "\n" for row in sorted(inputs)).encode("utf-8"))
     return path, len(inputs)
+
+
+def read_input_encodings(output_dir: str) -> dict[str, dict[str, Any]]:
+    """{path: {"encoding", "confidence"}} of the files in OUT/inputs.tsv whose encoding was detected."""
+    with FileSystems.open(common.join(output_dir, names.INPUTS_FILE)) as handle:
+        rows = [line.split("\t") for line in handle.read().decode("utf-8").splitlines()]
+    return {row[0]: {"encoding": row[3], "confidence": float(row[4])} for row in rows if len(row) >= 5}
 
 
 class WriteInputList(beam.PTransform):
@@ -107,7 +115,11 @@ def validation_block(reports: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def finish(output_dir: str, counts: dict[str, Any], reports: list[dict[str, Any]]) -> None:
-    """The end of every run: counts must balance, warnings logged, a critical failure is one line (exit 2)."""
+    """The end of every run: counts must balance, warnings logged, a critical failure is one line (exit 2).
+
+    Called once manifest.json is written: the run-in-progress marker goes (the directory holds a complete run).
+    """
+    common.finish_output_dir(output_dir)
     if not counts["balanced"]:
         raise UserError("records in != records out + quarantined; see manifest.json counts")
     validation.log_warnings(reports)

@@ -114,12 +114,58 @@ class ParallelFile:
         return None
 
 
+AUTO = "auto"  # --encoding auto: detect each file's encoding
+_DETECT_BYTES = 1 << 20  # sample read for detection
+# Single-byte code pages the detector cannot tell apart on Western text (no byte pattern separates them);
+# of those tied for the best score, the first in this list wins: cp1252 is what Windows tools write.
+_PREFERRED_TIES = ("cp1252", "latin_1", "iso8859_15", "cp1250", "cp1251")
+_TIE_MARGIN = 0.05
+
+
 def check_encoding(encoding: str) -> str:
-    """The codec's canonical name; raises UserError for an unknown one."""
+    """The codec's canonical name ("auto" stays "auto"); raises UserError for an unknown one."""
+    if encoding == AUTO:
+        return AUTO
     try:
         return codecs.lookup(encoding).name
     except LookupError:
         raise UserError(f"--encoding {encoding!r} is not a known codec") from None
+
+
+def detect_encoding(sample: bytes) -> tuple[str, float]:
+    """(codec name, confidence in [0, 1]) of a file from its first bytes.
+
+    A byte order mark decides; then bytes that are valid UTF-8 are UTF-8 (ASCII included: a
+    multi-byte character cut at the end of the sample is allowed); then charset-normalizer,
+    whose confidence here is 1 - its "chaos" score, and which cannot tell single-byte Western
+    code pages apart on short text, so ties go to `_PREFERRED_TIES` (cp1252 first).
+    """
+    for bom, name in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32")):
+        if sample.startswith(bom):
+            return codecs.lookup(name).name, 1.0
+    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16", 1.0
+    # UTF-16 without a BOM is valid UTF-8 full of NULs: mostly-NUL even (odd) bytes mean big (little) endian.
+    if sample.count(0) > len(sample) // 4:
+        even, odd = sample[0::2].count(0), sample[1::2].count(0)
+        if max(even, odd) > 0.3 * (len(sample) / 2) and min(even, odd) < 0.05 * (len(sample) / 2):
+            return ("utf-16-be" if even > odd else "utf-16-le"), 0.9
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(sample, final=False)
+        return "utf-8", 1.0
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    matches = list(from_bytes(sample))
+    if not matches:
+        return "utf-8", 0.0  # nothing fits: rows that do not decode are quarantined as undecodable_text
+    best_chaos = min(m.chaos for m in matches)
+    # "Tied": within _TIE_MARGIN of the best chaos; on a short sample a few punctuation bytes decide otherwise.
+    tied = [codecs.lookup(m.encoding).name for m in matches if m.chaos <= best_chaos + _TIE_MARGIN]
+    preferred = [codecs.lookup(name).name for name in _PREFERRED_TIES]
+    choice = next((name for name in preferred if name in tied), tied[0])
+    return choice, round(1.0 - best_chaos, 3)
 
 
 def resolve_input_pattern(input_path: str, input_format: str) -> str:
@@ -222,6 +268,12 @@ def _split_byte_lines(reader) -> Iterator[bytes]:
         yield last
 
 
+def _strip_utf8_bom(data: bytes, encoding: str) -> bytes:
+    # Decoded as plain utf-8 by the checker, a BOM would stay as U+FEFF at the start of the text.
+    is_utf8 = encoding in ("utf-8", "utf-8-sig")
+    return data[len(_UTF8_BOM) :] if is_utf8 and data.startswith(_UTF8_BOM) else data
+
+
 def _relative_id(path: str, root: str) -> str:
     """`path` relative to the --input root; its name when --input is the file itself.
 
@@ -282,15 +334,32 @@ class ReadFileRecords(beam.DoFn):
         self.languages = languages  # (source, target) of the parallel format
         self.root = root.rstrip("/")
         self.columns = columns
-        self.encoding = check_encoding(encoding)
+        self.auto = check_encoding(encoding) == AUTO
+        self._use_encoding("utf-8" if self.auto else check_encoding(encoding))
+        self.files_read = Metrics.counter("read", "files")
+        self.records_read = Metrics.counter("read", "records")
+        self.unreadable = Metrics.counter("read", "unreadable")
+
+    def _use_encoding(self, encoding: str) -> None:
+        """Decode what follows (this file) with `encoding`."""
+        self.encoding = encoding
         # utf-8-sig drops a BOM at the start of the stream only; it must not be used to encode
         # (it would put one before every text), so text goes back to bytes as plain utf-8.
         self.is_utf8 = self.encoding in ("utf-8", "utf-8-sig")
         self.stream_encoding = "utf-8-sig" if self.is_utf8 else self.encoding
         self.bytes_encoding = "utf-8" if self.is_utf8 else self.encoding
-        self.files_read = Metrics.counter("read", "files")
-        self.records_read = Metrics.counter("read", "records")
-        self.unreadable = Metrics.counter("read", "unreadable")
+
+    def _detect(self, path: str) -> tuple[str, float]:
+        """--encoding auto: (encoding, confidence) of the file at `path`, from its first MiB."""
+        with FileSystems.open(path, compression_type=CompressionTypes.AUTO) as handle:
+            sample = handle.read(_DETECT_BYTES)
+        encoding, confidence = detect_encoding(sample)
+        return ("utf-8" if encoding == "utf-8-sig" else encoding), confidence
+
+    def _input_entry(self, path: str, reader, detected: tuple[str, float] | None) -> tuple:
+        """What inputs.tsv lists for a file: (path, sha256, bytes), plus (encoding, confidence) under auto."""
+        entry = (path, reader.digest.hexdigest(), reader.size)
+        return _scrub(entry + detected if detected else entry)
 
     def process(self, metadata) -> Iterator[Any]:
         if self.input_format == "parallel":
@@ -298,6 +367,13 @@ class ReadFileRecords(beam.DoFn):
             return
         path = metadata.path
         source = path
+        detected = None
+        if self.auto:
+            try:
+                detected = self._detect(path)
+            except Exception:  # noqa: BLE001 -- the open below reports an unreadable file
+                detected = ("utf-8", 0.0)
+            self._use_encoding(detected[0])
         try:
             handle = FileSystems.open(path, compression_type=CompressionTypes.AUTO)
         except Exception as error:  # noqa: BLE001 -- any I/O failure is one quarantined input
@@ -316,6 +392,8 @@ class ReadFileRecords(beam.DoFn):
                 if "reason" in record:  # a row the parser rejected
                     yield beam.pvalue.TaggedOutput(QUARANTINE_TAG, _scrub(record))
                 else:
+                    if detected:
+                        record["encoding"] = self.encoding  # the checker decodes this file's bytes with it
                     yield _scrub(record)
             reader.drain()
         except Exception as error:  # noqa: BLE001 -- a file that breaks mid-way
@@ -336,7 +414,7 @@ class ReadFileRecords(beam.DoFn):
             handle.close()
         self.files_read.inc()
         self.records_read.inc(count)
-        yield beam.pvalue.TaggedOutput(INPUTS_TAG, _scrub((path, reader.digest.hexdigest(), reader.size)))
+        yield beam.pvalue.TaggedOutput(INPUTS_TAG, self._input_entry(path, reader, detected))
 
     def _process_pair(self, path: str) -> Iterator[Any]:
         """A source-language file and its target sibling -> one RawRecord per line pair."""
@@ -346,7 +424,10 @@ class ReadFileRecords(beam.DoFn):
             return  # another language's file, or not a STEM.LANG file: not an input of this pair
         target_path = side.sibling(target_language)
         handles = []
+        detected = [None, None]
         try:
+            if self.auto:
+                detected = [self._detect(file_path) for file_path in (path, target_path)]
             for file_path in (path, target_path):
                 handles.append(FileSystems.open(file_path, compression_type=CompressionTypes.AUTO))
         except Exception as error:  # noqa: BLE001 -- any I/O failure is one quarantined input
@@ -361,12 +442,20 @@ class ReadFileRecords(beam.DoFn):
         readers = [_HashingReader(handle) for handle in handles]
         count = 0
         try:
-            source_lines, target_lines = (self._lines(reader) for reader in readers)
+            encodings = [found[0] if found else self.encoding for found in detected]
+            source_lines, target_lines = (
+                self._lines(reader, encoding) for reader, encoding in zip(readers, encodings, strict=True)
+            )
             for number, (source_text, target_text) in enumerate(zip(source_lines, target_lines, strict=True), 1):
                 count += 1
                 if number == 1:
-                    source_text, target_text = self._strip_bom(source_text), self._strip_bom(target_text)
+                    source_text, target_text = (
+                        _strip_utf8_bom(text, encoding)
+                        for text, encoding in zip((source_text, target_text), encodings, strict=True)
+                    )
+                extra_keys = {"encoding": encodings[0], "target_encoding": encodings[1]} if self.auto else {}
                 yield {
+                    **extra_keys,
                     "id": f"{side.stem}:{number}",
                     "source": f"{path}:{number}",
                     "split": side.split,
@@ -396,19 +485,21 @@ class ReadFileRecords(beam.DoFn):
                 handle.close()
         self.files_read.inc(2)
         self.records_read.inc(count)
-        for file_path, reader in zip((path, target_path), readers, strict=True):
-            yield beam.pvalue.TaggedOutput(INPUTS_TAG, _scrub((file_path, reader.digest.hexdigest(), reader.size)))
+        for file_path, reader, found in zip((path, target_path), readers, detected, strict=True):
+            yield beam.pvalue.TaggedOutput(INPUTS_TAG, self._input_entry(file_path, reader, found))
 
-    def _lines(self, reader) -> Iterator[bytes]:
-        """The lines of a file as bytes in the input encoding, without their ends (see `_split_byte_lines`)."""
-        if _ascii_compatible(self.encoding):
+    def _lines(self, reader, encoding: str | None = None) -> Iterator[bytes]:
+        """The lines of a file as bytes in `encoding` (default: this file's), without their ends (see
+        `_split_byte_lines`)."""
+        encoding = encoding or self.encoding
+        if _ascii_compatible(encoding):
             # Split the bytes, so each line's bytes reach the checker as stored (it decodes them).
             return _split_byte_lines(reader)
         # UTF-16/32: a 0x0A byte is not a line end there, so decode to split and encode each
         # line back for the checker (a bad byte sequence stops the file: surrogateescape
         # cannot carry it in these codecs).
-        stream = io.TextIOWrapper(io.BufferedReader(reader), encoding=self.encoding, newline=None)
-        return (line.rstrip("\n").encode(self.encoding) for line in stream)
+        stream = io.TextIOWrapper(io.BufferedReader(reader), encoding=encoding, newline=None)
+        return (line.rstrip("\n").encode(encoding) for line in stream)
 
     # ------------------------------------------------------------------ per format
     def _records(self, path: str, reader: _HashingReader) -> Iterator[dict[str, Any]]:
@@ -468,8 +559,7 @@ class ReadFileRecords(beam.DoFn):
         }
 
     def _strip_bom(self, data: bytes) -> bytes:
-        # Decoded as plain utf-8 by the checker, a BOM would stay as U+FEFF at the start of the text.
-        return data[len(_UTF8_BOM) :] if self.is_utf8 and data.startswith(_UTF8_BOM) else data
+        return _strip_utf8_bom(data, self.encoding)
 
     def _text_value(self, text: Any, byte_escapes: bool) -> tuple[Any, str | None]:
         """(text for the RawRecord, None) or (None, why it cannot be passed on).

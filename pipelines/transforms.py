@@ -8,6 +8,7 @@ Beam Metrics; nothing is filtered away silently.
 
 from __future__ import annotations
 
+import codecs
 import collections
 import logging
 import re
@@ -54,7 +55,13 @@ BINARY_CONTROL_SHARE = 0.10  # share of control bytes above which a NUL-containi
 
 def decode_text(data: bytes, encoding: str, fallback_encoding: str | None):
     """(text, repairs, None) or (None, [], (reason, detail)) for raw bytes."""
-    if b"\x00" in data and len(_BINARY_BYTES.findall(data[:65536])) > BINARY_CONTROL_SHARE * min(len(data), 65536):
+    # In UTF-16/32 NUL bytes are half the text: the byte heuristic applies to byte-oriented encodings only.
+    wide = codecs.lookup(encoding).name.startswith(("utf-16", "utf-32"))
+    if (
+        not wide
+        and b"\x00" in data
+        and len(_BINARY_BYTES.findall(data[:65536])) > BINARY_CONTROL_SHARE * min(len(data), 65536)
+    ):
         return None, [], (reasons.BINARY_CONTENT, "NUL bytes and many control bytes: binary data, not text")
     try:
         return data.decode(encoding), [], None
@@ -68,7 +75,7 @@ def decode_text(data: bytes, encoding: str, fallback_encoding: str | None):
     return None, [], (reasons.UNDECODABLE_TEXT, failure)
 
 
-_RAW_ONLY_KEYS = ("label_expected",)
+_RAW_ONLY_KEYS = ("label_expected", "encoding", "target_encoding")
 
 
 def check_raw_record(
@@ -88,6 +95,8 @@ def check_raw_record(
     """
     text = record.get("text")
     repairs: list[str] = list(record.get("repairs", ()))  # made by a task's own check (Task.raw_check)
+    # --encoding auto: the reader detected this record's file encoding and put it on the record.
+    encoding = record.get("encoding") or ("utf-8" if encoding == "auto" else encoding)
     if text is None:
         return None, (reasons.MISSING_TEXT, "no text field, or the text is null")
     if isinstance(text, bytes):

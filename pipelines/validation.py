@@ -104,14 +104,18 @@ class _GX:
 
 
 # ---------------------------------------------------------------------- row-level, in Beam
-def raw_row_features(record: dict[str, Any]) -> dict[str, Any]:
-    """Validation columns of a RawRecord: id, text_chars, label, non_printable_share, replacement_share."""
+def raw_row_features(record: dict[str, Any], encoding: str = "utf-8") -> dict[str, Any]:
+    """Validation columns of a RawRecord: id, text_chars, label, non_printable_share, replacement_share.
+
+    Raw bytes are decoded with the record's detected encoding (--encoding auto), else `encoding`.
+    """
     from pipelines.transforms import resolve_label
     from schemas import names
 
     text = record.get("text")
     if isinstance(text, bytes):
-        text = text.decode("utf-8", errors="replace")
+        encoding = record.get("encoding") or ("utf-8" if encoding == "auto" else encoding)
+        text = text.decode(encoding, errors="replace")
     if not isinstance(text, str):
         text = None
     label = record.get("label")

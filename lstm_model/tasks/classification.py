@@ -102,10 +102,24 @@ def _rounded(value: float | None, digits: int = 1) -> float | None:
 def _check_pretrained(config, vocabulary: list[str]) -> None:
     """UserError unless config.pretrained_dir is a language model with this vocabulary and encoder shape."""
     from lstm_model import causal_lm
+    from lstm_model import model_dir as model_info
     from lstm_model.language_model import check_compatible
     from lstm_model.pretrain import read_pretrained
+    from schemas import names
     from schemas.cli import UserError
 
+    try:  # what the directory says about itself is checked before any of it is trusted (one line, not a traceback)
+        info = model_info.read_model_info(config.pretrained_dir) or {}
+        vocab_path = model_info.inside(config.pretrained_dir, names.VOCAB_FILE, config.pretrained_dir)
+        with open(vocab_path, "rb") as handle:
+            lm_size = sum(1 for line in handle.read().split(b"\n") if line)
+    except (ValueError, OSError) as error:
+        raise UserError(f"--pretrained_dir: {error}") from None
+    if info.get("vocabulary_size", lm_size) != lm_size:
+        raise UserError(
+            f"--pretrained_dir {config.pretrained_dir}: vocab.tsv has {lm_size} tokens but model_info.json records "
+            f"{info['vocabulary_size']}: the vocabulary does not belong to this model"
+        )
     if causal_lm.is_model_dir(config.pretrained_dir):  # a causal LM of the language_model task (ULMFiT-style)
         try:
             lm_config, lm_vocabulary = _causal_config_and_vocabulary(config.pretrained_dir)

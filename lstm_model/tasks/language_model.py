@@ -44,7 +44,6 @@ from typing import Any
 LOGGER = logging.getLogger("lstm_model")
 WEIGHTS_FILE = "model.weights.h5"
 SAMPLES_FILE = "samples.json"
-CHECKPOINT_STATE = "state.json"
 SAMPLE_TEMPERATURES = (0.5, 0.8, 1.0)
 SAMPLE_SEEDS = (1, 2)
 SAMPLE_TOKENS = 300  # tokens per report sample
@@ -126,68 +125,13 @@ class _Evaluator:
         return float(-log_probs.sum()), int(lengths.sum() - rows)
 
 
-def _save_checkpoint(directory: Path, model, state: dict[str, Any], best: bool) -> None:
-    """Weights, optimizer variables and loop state, written so a kill mid-way leaves the previous set whole."""
-    import numpy as np
-
-    directory.mkdir(parents=True, exist_ok=True)
-    model.save_weights(str(directory / "last.weights.h5.tmp.weights.h5"))
-    os.replace(directory / "last.weights.h5.tmp.weights.h5", directory / "last.weights.h5")
-    np.savez(directory / "optimizer.tmp.npz", *[v.numpy() for v in model.optimizer.variables])
-    os.replace(directory / "optimizer.tmp.npz", directory / "optimizer.npz")
-    if best:
-        shutil.copyfile(directory / "last.weights.h5", directory / "best.weights.h5")
-    # The state file goes last: it is what --resume trusts.
-    (directory / (CHECKPOINT_STATE + ".tmp")).write_text(json.dumps(state, indent=2) + "\n")
-    os.replace(directory / (CHECKPOINT_STATE + ".tmp"), directory / CHECKPOINT_STATE)
-
-
-def _restore_checkpoint(directory: Path, model) -> dict[str, Any]:
-    import numpy as np
-
-    state = json.loads((directory / CHECKPOINT_STATE).read_text())
-    model.load_weights(str(directory / "last.weights.h5"))
-    saved = np.load(directory / "optimizer.npz")
-    model.optimizer.build(model.trainable_variables)
-    variables = model.optimizer.variables
-    if len(saved.files) != len(variables):
-        raise ValueError(f"optimizer checkpoint has {len(saved.files)} variables, the model needs {len(variables)}")
-    for variable, key in zip(variables, saved.files, strict=True):
-        variable.assign(saved[key])
-    return state
-
-
-def _prepare_model_dir(model_path: Path, config, overwrite: bool, resume: bool) -> bool:
-    """True if the run resumes from MODEL_DIR/checkpoints; UserError if the directory cannot be used."""
-    from schemas import names
-    from schemas.cli import UserError
-
-    checkpoint_state = model_path / "checkpoints" / CHECKPOINT_STATE
-    if resume:
-        if not checkpoint_state.is_file():
-            raise UserError(f"--resume: {model_path} has no checkpoint to resume from (checkpoints/{CHECKPOINT_STATE})")
-        saved = json.loads((model_path / names.MODEL_CONFIG_FILE).read_text())
-        if saved != config.to_dict():
-            changed = sorted(k for k in set(saved) | set(config.to_dict()) if saved.get(k) != config.to_dict().get(k))
-            raise UserError(f"--resume with another config than the stopped run's (differs in {changed})")
-        return True
-    if model_path.exists() and any(model_path.iterdir()):
-        if not overwrite:
-            hint = " (a stopped run: --resume continues it)" if checkpoint_state.is_file() else ""
-            raise UserError(
-                f"--model_dir {model_path} is not empty{hint}; pass --overwrite or choose another directory"
-            )
-        shutil.rmtree(model_path)
-    return False
-
-
 def train(dataset_dir: str, model_dir: str, config, args: argparse.Namespace) -> dict:
     """Train, evaluate, export, report and bless a language model; returns metrics.json's content."""
     import keras
     import numpy as np
     import tensorflow as tf
 
-    from lstm_model import data, export, lm_data, ngram
+    from lstm_model import data, export, lm_data, ngram, training
     from lstm_model.causal_lm import CausalLM, compile_language_model
     from schemas import names
     from schemas.cli import UserError
@@ -211,7 +155,7 @@ def train(dataset_dir: str, model_dir: str, config, args: argparse.Namespace) ->
         raise UserError(str(error)) from None
     spec = TextSpec.from_dict(manifest["preprocessing"])
     model_path = Path(model_dir)
-    resuming = _prepare_model_dir(model_path, config, args.overwrite, args.resume)
+    resuming = training.prepare_model_dir(model_path, config, args.overwrite, args.resume)
     if args.previous_model_dir:  # fail before training, not after
         from lstm_model.bless import load_previous
 
@@ -237,7 +181,7 @@ def train(dataset_dir: str, model_dir: str, config, args: argparse.Namespace) ->
     state = {"epoch": 0, "step": 0, "seconds": 0.0, "history": [], "best": None, "since_best": 0}
     state["learning_rate"] = config.learning_rate
     if resuming:
-        state = _restore_checkpoint(checkpoints, model)
+        state = training.restore_checkpoint(checkpoints, model)
         LOGGER.info("resuming after epoch %d (%.1f minutes of training so far)", state["epoch"], state["seconds"] / 60)
     model.optimizer.learning_rate.assign(state["learning_rate"])
     writer = tf.summary.create_file_writer(str(model_path / "logs"))
@@ -308,7 +252,7 @@ def train(dataset_dir: str, model_dir: str, config, args: argparse.Namespace) ->
             model.optimizer.learning_rate.assign(state["learning_rate"])
         state["epoch"] = epoch + 1
         state["seconds"] = seconds
-        _save_checkpoint(checkpoints, model, state, best=improved)
+        training.save_checkpoint(checkpoints, model, state, best=improved)
         print(
             f"epoch {entry['epoch']}: train loss {entry['loss']}, validation {entry['val_loss']:.4f} nats/token"
             + (f" ({entry['val_bits_per_char']:.4f} bits/char)" if entry["val_bits_per_char"] else "")

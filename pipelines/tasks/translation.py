@@ -45,25 +45,29 @@ class PairCheck:
         self.encoding = encoding
         self.fallback_encoding = fallback_encoding
 
-    def _decode(self, value: Any, side: str, repairs: set[str]):
+    def _decode(self, value: Any, side: str, repairs: set[str], encoding: str):
         if value is None:
             return None, (reasons.MISSING_TEXT, f"no {side} text")
         if isinstance(value, bytes):
-            text, made, failure = decode_text(value, self.encoding, self.fallback_encoding)
+            text, made, failure = decode_text(value, encoding, self.fallback_encoding)
             if failure:
                 return None, (failure[0], f"{side}: {failure[1]}")
             repairs.update(made)
             return text, None
         if isinstance(value, str):
             if any("\udc80" <= ch <= "\udcff" for ch in value):
-                return self._decode(value.encode("utf-8", "surrogateescape"), side, repairs)
+                return self._decode(value.encode("utf-8", "surrogateescape"), side, repairs, "utf-8")
             return value, None
         return None, (reasons.NON_STRING_TEXT, f"{side} is a {type(value).__name__}, not a string")
 
     def __call__(self, record: dict[str, Any]):
         sides, repairs = {}, set()
+        # --encoding auto: each file's detected encoding rides on the record.
+        given = "utf-8" if self.encoding == "auto" else self.encoding
+        encodings = {"source": record.get("encoding") or given}
+        encodings["target"] = record.get("target_encoding") or encodings["source"]
         for side, key, empty in (("source", "text", reasons.EMPTY_SOURCE), ("target", "target", reasons.EMPTY_TARGET)):
-            text, failure = self._decode(record.get(key), side, repairs)
+            text, failure = self._decode(record.get(key), side, repairs, encodings[side])
             if failure:
                 return None, failure
             if not text.strip():
