@@ -72,7 +72,7 @@ def markdown(results: dict) -> str:
         "## Commands",
         "",
         "Each step ran as its own process; memory is the peak over its whole process tree "
-        "(PSS: shared pages split between processes), sampled every 1 s. "
+        "(PSS: shared pages split between processes), sampled every 0.25 s. "
         "`other load` is CPU used by the rest of the machine meanwhile, in cores.",
         "",
         "| step | command | wall s | CPU s | peak PSS MiB | processes | other load |",

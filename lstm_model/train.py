@@ -3,11 +3,12 @@
     python -m lstm_model.train --dataset_dir data/processed/imdb_mini --model_dir models/imdb_mini
     python -m lstm_model.train --dataset_dir data/processed/shakespeare --model_dir models/shakespeare --max_minutes 30
 
-The dataset's manifest.json names its task ("classification", "language_model");
+The dataset's manifest.json names its task ("classification", "language_model", "translation");
 the flags are that task's (`--task NAME --help` lists them without a dataset):
 
 * classification: `lstm_model.tasks.classification` (the (Bi)LSTM classifier);
-* language_model: `lstm_model.tasks.language_model` (the causal stacked LSTM LM).
+* language_model: `lstm_model.tasks.language_model` (the causal stacked LSTM LM);
+* translation: `lstm_model.tasks.translation` (BiLSTM encoder + attention LSTM decoder).
 """
 
 from __future__ import annotations

@@ -72,3 +72,39 @@ def test_quick_run_writes_json_and_markdown_for_all_benchmarks(mini_dir, mini_mo
     for name in BENCHMARKS:
         assert f"| {name} |" in markdown
     assert "PASS" in markdown or "MISS" in markdown
+
+
+def test_plain_ingest_reference_uses_no_project_code(mini_dir, tmp_path):
+    """bench/plain_ingest.py imports only the standard library and TensorFlow, and writes every kept review."""
+    import ast
+    import sys
+
+    from bench import plain_ingest
+
+    tree = ast.parse(open(plain_ingest.__file__).read())
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            imported.add((node.module or "").split(".")[0])
+    assert imported - {"tensorflow", "__future__"} <= set(sys.stdlib_module_names), imported
+    result = plain_ingest.run(
+        plain_ingest.build_parser().parse_args(["--input", str(mini_dir), "--output_dir", str(tmp_path / "plain")])
+    )
+    assert result["files"] == len(corpus.corpus_files(mini_dir))
+    assert 0 < result["records_out"] <= result["files"] and result["vocabulary_size"] > 2
+    assert sorted(p.name for p in (tmp_path / "plain").iterdir()) == [
+        "test",
+        "train",
+        "unsup",
+        "validation",
+        "vocab.tsv",
+    ]
+
+
+def test_tf_transform_reference_reports_why_it_is_unavailable(tmp_path):
+    args = bench_run.build_parser().parse_args(["--quick", "--work_dir", str(tmp_path)])
+    assert bench_run.tft_unavailable_reason(bench_run.Harness(args)).startswith("skipped in --quick")
+    args = bench_run.build_parser().parse_args(["--no_tft", "--work_dir", str(tmp_path)])
+    assert bench_run.tft_unavailable_reason(bench_run.Harness(args)) == "skipped (--no_tft)"

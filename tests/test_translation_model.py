@@ -216,3 +216,36 @@ def test_exported_preprocess_ids_equal_the_dataset_ids(dataset, exported):
     ids, lengths = out["token_ids"].numpy(), out["num_tokens"].numpy()
     for row, record in enumerate(records):
         assert ids[row, : lengths[row]].tolist() == record[names.FEATURE_SOURCE_IDS].numpy().tolist()
+
+
+# ---------------------------------------------------------------------------------------------- bulk translation
+def test_translate_pipeline_writes_parquet_quarantines_and_reruns_identically(trained, tmp_path):
+    """pipelines.translate end to end: lines in (one empty, one out of vocabulary) -> Parquet + quarantine."""
+    import pandas as pd
+
+    from pipelines import translate
+
+    model_dir = trained[0]
+    sentences = translation_fixture.read_lines(names.SPLIT_TEST, "de", 6) + ["", "ѬѬѬ ѪѪ"]
+    source = tmp_path / "sentences.de"
+    source.write_text("\n".join(sentences) + "\n", encoding="utf-8")
+    outputs = []
+    for run, decoding in enumerate(("greedy", "greedy", "beam")):
+        out = tmp_path / f"out{run}"
+        manifest = translate.run(
+            ["--input", str(source), "--input_format", "lines", "--model_dir", str(model_dir), "--output_dir",
+             str(out), "--decoding", decoding, "--allow_unblessed", "--max_quarantine_rate", "0.5"]
+        )  # fmt: skip
+        counts = manifest["counts"]
+        assert counts == {"records_in": 8, "translated": 6, "quarantined": 2, "balanced": True}
+        assert manifest["task"] == names.TASK_TRANSLATION and manifest["decoding"]["decoding"] == decoding
+        frame = pd.read_parquet(out / names.TRANSLATED_DIR).sort_values("id")
+        assert list(frame.columns)[:4] == ["id", "source", "source_text", "translation"]
+        assert sorted(frame["source_text"]) == sorted(sentences[:6])
+        beam_width = json.loads((model_dir / names.MODEL_INFO_FILE).read_text())["decoding"]["beam_width"]
+        assert (frame["beam_width"] == (1 if decoding == "greedy" else beam_width)).all()
+        assert frame["translation"].map(lambda t: isinstance(t, str)).all()
+        outputs.append(frame[["id", "translation", "log_prob"]].reset_index(drop=True))
+        quarantine = pd.read_json(next((out / names.QUARANTINE_DIR).glob("*.jsonl")), lines=True)
+        assert sorted(quarantine["reason"]) == ["empty_text", "prompt_out_of_vocabulary"]
+    pd.testing.assert_frame_equal(outputs[0], outputs[1])  # a rerun writes the same translations

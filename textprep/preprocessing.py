@@ -243,9 +243,16 @@ class TextPreprocessor(tf.Module):
         """
         if self.spec.tokenizer == "char":
             return tf.strings.unicode_split(cleaned, "UTF-8")
-        pieces = tf_text.regex_split(cleaned, _TOKEN_PATTERN, _TOKEN_PATTERN)
-        # regex_split also returns the text between tokens (single spaces): drop it.
-        return tf.ragged.boolean_mask(pieces, tf.strings.regex_full_match(pieces, _TOKEN_PATTERN))
+        # Every token match gets a space on each side, then the text is split at whitespace runs.
+        # The same tokens as tensorflow-text's regex_split with the pattern kept as delimiters,
+        # minus the whitespace between them, at about 1/7 of its CPU (regex_split wraps the pattern
+        # in a capture group, so RE2 takes its submatch path for every token; a replace that needs
+        # only whole matches does not):
+        # a token holds no whitespace, and every character outside a token is RE2's \s
+        # ([\t\n\f\r ]), which the split drops. The one character the split takes for
+        # whitespace and RE2's \s does not is \v, a control character that cleaning turns into
+        # a space, like every control character (so "cleaned strings" is a precondition here).
+        return tf.strings.split(tf.strings.regex_replace(cleaned, _TOKEN_PATTERN, r" \0 "))
 
     def lookup(self, tokens: tf.RaggedTensor) -> tf.RaggedTensor:
         """[batch, (tokens)] strings -> [batch, (ids)] int64 ids (OOV_ID if unknown).
