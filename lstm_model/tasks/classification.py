@@ -108,14 +108,16 @@ def _check_pretrained(config, vocabulary: list[str]) -> None:
     from schemas import names
     from schemas.cli import UserError
 
+    lm_size = None  # a directory without vocab.tsv is refused below, as not a language model directory
     try:  # what the directory says about itself is checked before any of it is trusted (one line, not a traceback)
         info = model_info.read_model_info(config.pretrained_dir) or {}
         vocab_path = model_info.inside(config.pretrained_dir, names.VOCAB_FILE, config.pretrained_dir)
-        with open(vocab_path, "rb") as handle:
-            lm_size = sum(1 for line in handle.read().split(b"\n") if line)
+        if os.path.exists(vocab_path):
+            with open(vocab_path, "rb") as handle:
+                lm_size = sum(1 for line in handle.read().split(b"\n") if line)
     except (ValueError, OSError) as error:
         raise UserError(f"--pretrained_dir: {error}") from None
-    if info.get("vocabulary_size", lm_size) != lm_size:
+    if lm_size is not None and info.get("vocabulary_size", lm_size) != lm_size:
         raise UserError(
             f"--pretrained_dir {config.pretrained_dir}: vocab.tsv has {lm_size} tokens but model_info.json records "
             f"{info['vocabulary_size']}: the vocabulary does not belong to this model"
