@@ -408,7 +408,8 @@ def build_pipeline(pipeline: beam.Pipeline, args: argparse.Namespace, task: task
     options = suite_options(task, args)
     raw_rows = (
         read["records"]
-        | "RawRowFeatures" >> beam.Map(validation.raw_row_features, encoding=args.encoding)
+        | "RawRowFeatures"
+        >> beam.Map(validation.raw_row_features, encoding=args.encoding, fallback_encoding=args.fallback_encoding)
         | "ValidateRawRows" >> validation.ValidateRows(validation.load_suite(task.raw_suite, options))
     )
     dataset_rows = (

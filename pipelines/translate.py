@@ -255,7 +255,8 @@ def build_pipeline(pipeline: beam.Pipeline, args: argparse.Namespace, info: dict
     options = suite_options(args)
     raw_rows = (
         read["records"]
-        | "RawRowFeatures" >> beam.Map(validation.raw_row_features, encoding=args.encoding)
+        | "RawRowFeatures"
+        >> beam.Map(validation.raw_row_features, encoding=args.encoding, fallback_encoding=args.fallback_encoding)
         | "ValidateRawRows" >> validation.ValidateRows(validation.load_suite(RAW_SUITE, options))
     )
     translated_rows = (

@@ -104,18 +104,23 @@ class _GX:
 
 
 # ---------------------------------------------------------------------- row-level, in Beam
-def raw_row_features(record: dict[str, Any], encoding: str = "utf-8") -> dict[str, Any]:
+def raw_row_features(
+    record: dict[str, Any], encoding: str = "utf-8", fallback_encoding: str | None = None
+) -> dict[str, Any]:
     """Validation columns of a RawRecord: id, text_chars, label, non_printable_share, replacement_share.
 
-    Raw bytes are decoded with the record's detected encoding (--encoding auto), else `encoding`.
+    Raw bytes are decoded as the checks decode them (`transforms.decode_text`): the record's detected
+    encoding (--encoding auto), else `encoding`, then `fallback_encoding`; bytes neither decodes are
+    read with U+FFFD for what fails, which replacement_share then counts.
     """
-    from pipelines.transforms import resolve_label
+    from pipelines.transforms import decode_text, resolve_label
     from schemas import names
 
     text = record.get("text")
     if isinstance(text, bytes):
         encoding = record.get("encoding") or ("utf-8" if encoding == "auto" else encoding)
-        text = text.decode(encoding, errors="replace")
+        decoded, _, failure = decode_text(text, encoding, fallback_encoding)
+        text = text.decode(encoding, errors="replace") if failure else decoded
     if not isinstance(text, str):
         text = None
     label = record.get("label")
