@@ -26,6 +26,7 @@ Dataflow's ``--project`` etc.) are passed through to PipelineOptions.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import logging
@@ -38,7 +39,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from lstm_model import model_dir as model_info
-from pipelines import common, gcs, runs, sinks, sources, spill, tasks, transforms, validation
+from pipelines import cloud, common, gcs, runs, sinks, sources, spill, tasks, transforms, validation
 from pipelines.common import QUARANTINE_TAG, UserError
 from schemas import names, reasons
 from textprep import vocabulary as vocabulary_format
@@ -179,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     for name in tasks.available():
         tasks.get(name).add_ingest_flags(parser)
+    cloud.add_flags(parser)
     return parser
 
 
@@ -325,8 +327,9 @@ def _step(label: str, field) -> str:
     return label if field.key == "text" else f"{label}[{field.name}]"
 
 
-def build_pipeline(pipeline: beam.Pipeline, args: argparse.Namespace, task: tasks.Task) -> None:
-    """Adds the ingest steps to `pipeline` (labelled, so Dataflow's graph reads like this)."""
+def build_pipeline(pipeline: beam.Pipeline, args: argparse.Namespace, task: tasks.Task):
+    """Adds the ingest steps to `pipeline` (labelled, so Dataflow's graph reads like this); returns the
+    run summary's written-file PCollection (one element, ready once every figure is)."""
     out = args.output_dir
     spec = args.spec
     columns = sources.ColumnNames(
@@ -424,7 +427,7 @@ def build_pipeline(pipeline: beam.Pipeline, args: argparse.Namespace, task: task
         | "CountPieces" >> beam.combiners.Count.Globally()
     )
     extra_fields = tuple((f.name, f.key, f.ids_key) for f in task.text_fields[1:])
-    pipeline | "WriteRunSummary" >> runs.WriteRunSummary(
+    return pipeline | "WriteRunSummary" >> runs.WriteRunSummary(
         out,
         splits=with_ids | "DatasetStats" >> beam.CombineGlobally(transforms.DatasetStatsFn(task.labels, extra_fields)),
         quarantine=transforms.count_by_reason(quarantined) | "QuarantineSummary" >> beam.Map(runs.quarantine_summary),
@@ -556,25 +559,33 @@ def print_report(manifest: dict[str, Any]) -> None:
 
 
 def run(argv: list[str] | None = None, save_main_session: bool = False) -> dict[str, Any]:
-    """Runs the ingest pipeline; returns the manifest."""
+    """Runs the ingest pipeline; returns the manifest (a dry run: the Dataflow job description)."""
     parser = build_parser()
     args, beam_args = parser.parse_known_args(argv)
     common.setup_logging()
-    gcs.check_reachable(
-        {"--input": args.input, "--output_dir": args.output_dir, "--vocabulary": args.vocabulary},
-        writable=["--output_dir"],
-    )  # one line in seconds, not minutes of retries
+    args.output_dir = cloud.expand_date(args.output_dir)
+    dry_run = cloud.is_dry_run(beam_args)
+    paths = {"--input": args.input, "--output_dir": args.output_dir, "--vocabulary": args.vocabulary}
+    cloud.check_worker_paths(beam_args, paths)
+    if not dry_run:  # a dry run touches no storage of ours
+        gcs.check_reachable(paths, writable=["--output_dir"])  # one line in seconds, not minutes of retries
     task = validate_args(args)
-    common.prepare_output_dir(args.output_dir, args.overwrite)
+    if not dry_run:
+        common.prepare_output_dir(args.output_dir, args.overwrite)
     options = PipelineOptions(beam_args, save_main_session=save_main_session)
     LOGGER.info("ingest %s (%s, task %s) -> %s", args.input, args.input_format, task.name, args.output_dir)
-    started = time.monotonic()
-    with beam.Pipeline(options=options) as pipeline:
-        build_pipeline(pipeline, args, task)
-    manifest = write_manifest(task, args, beam_args, time.monotonic() - started)
-    reports = manifest.pop("_reports")
+    manifest, reports = cloud.run_pipeline(
+        "ingest",
+        args,
+        beam_args,
+        options,
+        lambda pipeline: build_pipeline(pipeline, args, task),
+        functools.partial(write_manifest, task, args, beam_args),
+    )
+    if cloud.is_dry_run(beam_args):
+        return manifest
     print_report(manifest)
-    runs.finish(args.output_dir, manifest["counts"], reports)
+    cloud.finish(args.output_dir, manifest, reports)
     return manifest
 
 

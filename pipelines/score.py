@@ -21,16 +21,16 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import logging
 import sys
-import time
 from typing import Any
 
 import apache_beam as beam
 from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines import common, gcs, runs, sinks, sources, tasks, transforms, validation
+from pipelines import cloud, common, gcs, runs, sinks, sources, tasks, transforms, validation
 from pipelines.common import QUARANTINE_TAG, UserError
 from pipelines.inference import (
     SignatureModelHandler,
@@ -150,12 +150,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="Warn above this duplicate share (scoring does not dedupe; default: %(default)s).",
     )
     add_drift_flags(checks)
+    cloud.add_flags(parser)
     return parser
 
 
 def build_pipeline(
     pipeline: beam.Pipeline, args: argparse.Namespace, info: dict[str, Any], scored_at: datetime.datetime
-) -> None:
+):
     out = args.output_dir
     task = tasks.get(info["task"])
     columns = sources.ColumnNames(args.text_column, args.label_column, args.id_column, args.split_column)
@@ -219,7 +220,7 @@ def build_pipeline(
         | "ScoredRowFeatures" >> beam.Map(lambda kv: task.scored_row_features(kv[1]))
         | "ValidateScoredRows" >> validation.ValidateRows(validation.load_suite(task.scored_suite, options))
     )
-    pipeline | "WriteRunSummary" >> runs.WriteRunSummary(
+    return pipeline | "WriteRunSummary" >> runs.WriteRunSummary(
         out,
         written=runs.collect_written("All", written),
         quarantine=transforms.count_by_reason(quarantined) | "QuarantineSummary" >> beam.Map(runs.quarantine_summary),
@@ -407,25 +408,33 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
     if args.batch_size < 1 or args.rows_per_file < 1 or args.max_chars < 1:
         raise UserError("--batch_size, --rows_per_file and --max_chars must be >= 1")
     common.check_encodings(args)
-    gcs.check_reachable(
-        {"--input": args.input, "--output_dir": args.output_dir, "--model_dir": args.model_dir},
-        writable=["--output_dir"],
-    )  # one line in seconds, not minutes of retries
+    args.output_dir = cloud.expand_date(args.output_dir)
+    dry_run = cloud.is_dry_run(beam_args)
+    paths = {"--input": args.input, "--output_dir": args.output_dir, "--model_dir": args.model_dir}
+    cloud.check_worker_paths(beam_args, paths)
+    if not dry_run:  # a dry run touches no storage of ours
+        gcs.check_reachable(paths, writable=["--output_dir"])  # one line in seconds, not minutes of retries
     info = load_model_info(args.model_dir)
     try:
         tasks.get(info["task"]).scored_schema([c.strip() for c in args.passthrough_columns.split(",") if c.strip()])
     except ValueError as error:
         raise UserError(f"--passthrough_columns: {error}") from None
     info["_blessed"] = check_blessing(args.model_dir, info, args.allow_unblessed)
-    sources.resolve_input_pattern(args.input, args.input_format)  # fail fast on a bad path
-    common.prepare_output_dir(args.output_dir, args.overwrite)
+    if not dry_run:
+        sources.resolve_input_pattern(args.input, args.input_format)  # fail fast on a bad path
+        common.prepare_output_dir(args.output_dir, args.overwrite)
     scored_at = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
     LOGGER.info("scoring %s (%s) with %s -> %s", args.input, args.input_format, info["model_version"], args.output_dir)
-    started = time.monotonic()
-    with beam.Pipeline(options=PipelineOptions(beam_args)) as pipeline:
-        build_pipeline(pipeline, args, info, scored_at)
-    manifest = write_manifest(args, beam_args, info, scored_at, time.monotonic() - started)
-    reports = manifest.pop("_reports")
+    manifest, reports = cloud.run_pipeline(
+        "score",
+        args,
+        beam_args,
+        PipelineOptions(beam_args),
+        lambda pipeline: build_pipeline(pipeline, args, info, scored_at),
+        functools.partial(write_manifest, args, beam_args, info, scored_at),
+    )
+    if dry_run:
+        return manifest
     counts = manifest["counts"]
     print(
         f"scoring finished in {manifest['run']['seconds']} s: {counts['records_in']} records in = "
@@ -442,7 +451,7 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
         f"-> {common.join(args.output_dir, validation.VALIDATION_HTML)}",
         flush=True,
     )
-    runs.finish(args.output_dir, counts, reports)
+    cloud.finish(args.output_dir, manifest, reports)
     return manifest
 
 

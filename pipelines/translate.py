@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import logging
 import sys
-import time
 from typing import Any
 
 import apache_beam as beam
@@ -33,7 +33,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines import common, gcs, runs, sinks, sources, transforms, validation
+from pipelines import cloud, common, gcs, runs, sinks, sources, transforms, validation
 from pipelines.common import QUARANTINE_TAG, UserError
 from pipelines.inference import (
     SignatureModelHandler,
@@ -147,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--max_oov_rate", type=float, default=0.1, help="Warn above this source OOV rate (default: %(default)s)."
     )
     add_drift_flags(checks)
+    cloud.add_flags(parser)
     return parser
 
 
@@ -196,7 +197,7 @@ def _row_features(item) -> dict[str, Any]:
     }
 
 
-def build_pipeline(pipeline: beam.Pipeline, args: argparse.Namespace, info: dict[str, Any], translated_at) -> None:
+def build_pipeline(pipeline: beam.Pipeline, args: argparse.Namespace, info: dict[str, Any], translated_at):
     out = args.output_dir
     columns = sources.ColumnNames(args.text_column, "label", args.id_column, "split")
     passthrough = [c.strip() for c in args.passthrough_columns.split(",") if c.strip()]
@@ -271,7 +272,7 @@ def build_pipeline(pipeline: beam.Pipeline, args: argparse.Namespace, info: dict
         >> beam.Map(lambda kv: (kv[0], {"num_tokens": kv[1]["source_tokens"], "num_oov": kv[1]["source_oov"]}))
         | "CorpusStats" >> beam.CombineGlobally(CorpusStatsFn())
     )
-    pipeline | "WriteRunSummary" >> runs.WriteRunSummary(
+    return pipeline | "WriteRunSummary" >> runs.WriteRunSummary(
         out,
         written=runs.collect_written("All", written),
         quarantine=transforms.count_by_reason(quarantined) | "QuarantineSummary" >> beam.Map(runs.quarantine_summary),
@@ -363,10 +364,12 @@ def write_manifest(args, beam_args, info, translated_at, seconds) -> dict[str, A
 def run(argv: list[str] | None = None) -> dict[str, Any]:
     args, beam_args = build_parser().parse_known_args(argv)
     common.setup_logging()
-    gcs.check_reachable(
-        {"--input": args.input, "--output_dir": args.output_dir, "--model_dir": args.model_dir},
-        writable=["--output_dir"],
-    )  # one line in seconds, not minutes of retries
+    args.output_dir = cloud.expand_date(args.output_dir)
+    dry_run = cloud.is_dry_run(beam_args)
+    paths = {"--input": args.input, "--output_dir": args.output_dir, "--model_dir": args.model_dir}
+    cloud.check_worker_paths(beam_args, paths)
+    if not dry_run:  # a dry run touches no storage of ours
+        gcs.check_reachable(paths, writable=["--output_dir"])  # one line in seconds, not minutes of retries
     info = load_model_info(args.model_dir)
     if info["task"] != names.TASK_TRANSLATION:
         raise UserError(
@@ -380,8 +383,9 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
     except ValueError as error:
         raise UserError(f"--passthrough_columns: {error}") from None
     info["_blessed"] = check_blessing(args.model_dir, info, args.allow_unblessed)
-    sources.resolve_input_pattern(args.input, args.input_format)  # fail fast on a bad path
-    common.prepare_output_dir(args.output_dir, args.overwrite)
+    if not dry_run:
+        sources.resolve_input_pattern(args.input, args.input_format)  # fail fast on a bad path
+        common.prepare_output_dir(args.output_dir, args.overwrite)
     translated_at = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
     LOGGER.info(
         "translating %s (%s) with %s (%s) -> %s",
@@ -391,11 +395,16 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
         args.decoding,
         args.output_dir,
     )
-    started = time.monotonic()
-    with beam.Pipeline(options=PipelineOptions(beam_args)) as pipeline:
-        build_pipeline(pipeline, args, info, translated_at)
-    manifest = write_manifest(args, beam_args, info, translated_at, time.monotonic() - started)
-    reports = manifest.pop("_reports")
+    manifest, reports = cloud.run_pipeline(
+        "translate",
+        args,
+        beam_args,
+        PipelineOptions(beam_args),
+        lambda pipeline: build_pipeline(pipeline, args, info, translated_at),
+        functools.partial(write_manifest, args, beam_args, info, translated_at),
+    )
+    if dry_run:
+        return manifest
     counts = manifest["counts"]
     for warning in manifest["drift"]["warnings"]:
         LOGGER.warning("drift: %s", warning)
@@ -407,7 +416,7 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
         f"-> {args.output_dir}",
         flush=True,
     )
-    runs.finish(args.output_dir, counts, reports)
+    cloud.finish(args.output_dir, manifest, reports)
     return manifest
 
 
