@@ -244,6 +244,7 @@ def build_pipeline(pipeline: beam.Pipeline, args: argparse.Namespace, info: dict
             min_batch_size=args.batch_size,
             bucket_size=0,
             progress_name="generated",
+            large_model=args.large_model,
         )
     )
     base_seed = args.seed

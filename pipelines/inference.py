@@ -59,6 +59,7 @@ class SignatureModelHandler(ModelHandler[str, PredictionResult, Any]):
         max_batch_size: int = 1024,
         bucket_size: int = 64,
         progress_name: str = "scored",
+        large_model: bool = False,
     ):
         super().__init__(min_batch_size=min_batch_size, max_batch_size=max_batch_size)
         self.export_dir = export_dir
@@ -70,7 +71,13 @@ class SignatureModelHandler(ModelHandler[str, PredictionResult, Any]):
         # Texts per model call inside a batch (see length_sorted_calls); 0 = the whole batch in one call.
         self.bucket_size = bucket_size
         self.progress_name = progress_name
+        # One model per worker VM, shared by its SDK processes (Beam's multi-process shared model), instead
+        # of one per process: for a GPU worker (one copy on the GPU) or a model too big to hold per process.
+        self.large_model = large_model
         self._progress = None  # created on the worker, in run_inference
+
+    def share_model_across_processes(self) -> bool:
+        return self.large_model
 
     def load_model(self):
         from lstm_model.export import load_exported
@@ -143,6 +150,12 @@ def add_bulk_flags(parser, *, verb: str, what: str, input_format: str, text_colu
     )
     parser.add_argument(
         "--id_column", default="id", help="Tabular inputs: id column; FILE:ROW if absent (default: %(default)s)."
+    )
+    parser.add_argument(
+        "--large_model",
+        action="store_true",
+        help="Load one model per worker machine, shared by its processes, instead of one per process "
+        "(Dataflow GPU workers: one copy on the GPU; or a model too big to hold once per process).",
     )
     common.add_encoding_flags(parser)
 

@@ -173,7 +173,13 @@ def build_pipeline(
         fallback_encoding=args.fallback_encoding,
     )
     handler = KeyedModelHandler(
-        SignatureModelHandler(export_dir, task.score_signature, task.score_outputs, max_batch_size=args.batch_size)
+        SignatureModelHandler(
+            export_dir,
+            task.score_signature,
+            task.score_outputs,
+            max_batch_size=args.batch_size,
+            large_model=args.large_model,
+        )
     )
     scored = (
         checked.records

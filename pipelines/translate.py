@@ -227,6 +227,7 @@ def build_pipeline(pipeline: beam.Pipeline, args: argparse.Namespace, info: dict
             max_batch_size=args.batch_size * 8,
             bucket_size=args.batch_size,
             progress_name="translated",
+            large_model=args.large_model,
         )
     )
     translated = (

@@ -18,6 +18,7 @@ from schemas import names
 from schemas.cli import UserError
 from tests import cloud_check
 
+SHAKESPEARE = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "tinyshakespeare" / "input.txt"
 INGEST_STEPS = ["Read", "CheckRows", "DropDuplicates", "AssignSplit", "WriteRunSummary", "WriteManifest"]
 
 
@@ -99,14 +100,17 @@ def test_date_placeholder():
     assert cloud.expand_date(None) is None
 
 
-def test_manifest_written_by_the_job_equals_the_launchers(tmp_path, mini_dir):
+def test_manifest_written_by_the_job_equals_the_launchers(tmp_path):
     """--manifest_in_pipeline yes (what Dataflow does) on the local runner: the same manifest, marker gone."""
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(SHAKESPEARE.read_text(encoding="utf-8")[:20_000], encoding="utf-8")
     manifests = {}
     for mode in ("no", "yes"):
         out = tmp_path / mode
         manifests[mode] = ingest.run(
-            ["--input", str(mini_dir), "--output_dir", str(out), "--vocab_size", "2000", "--manifest_in_pipeline", mode]
-        )
+            ["--task", "language_model", "--input", str(corpus), "--input_format", "text", "--split_by", "position",
+             "--output_dir", str(out), "--manifest_in_pipeline", mode]
+        )  # fmt: skip
         assert not (out / "_RUN_IN_PROGRESS.json").exists()
         assert json.loads((out / names.MANIFEST_FILE).read_text())["counts"] == manifests[mode]["counts"]
     drop = ("run", "options", "dataset_fingerprint", "outputs", "_reports")

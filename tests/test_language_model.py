@@ -300,3 +300,30 @@ def test_sampled_softmax_trains_and_evaluates_exactly():
     assert exact == pytest.approx(-log_probs, rel=1e-4)
     assert LanguageModelConfig(num_sampled=0).sampled_candidates(50_000) == 0
     assert LanguageModelConfig(num_sampled=-1).sampled_candidates(69) == 0
+
+
+def test_dataflow_dry_run_generate_and_lm_score(tmp_path, char_model):
+    """Both LM pipelines build their Dataflow jobs offline (tests/cloud_check.py); GPU workers ask for their
+    accelerator through Dataflow's service options, which the job carries."""
+    from tests import cloud_check
+
+    root = tmp_path / "bucket"
+    (root / "raw").mkdir(parents=True)
+    (root / "raw" / "prompts.txt").write_text("ROMEO:\nJULIET:\n", encoding="utf-8")
+    (root / "raw" / "docs.txt").write_text("To be, or not to be.\n", encoding="utf-8")
+    gpu = ["--dataflow_service_options", "worker_accelerator=type:nvidia-l4;count:1;install-nvidia-driver"]
+    with cloud_check.gs_bucket(root) as bucket:
+        model = cloud_check.upload(root, char_model, "models/lm")
+        for name, module, steps in (
+            ("generate", generate, ["Read", "RunInference", "WriteRunSummary", "WriteManifest"]),
+            ("score", score, ["Read", "RunInference", "WriteRunSummary", "WriteManifest"]),
+        ):
+            job_file = tmp_path / f"{name}.json"
+            raw = f"{bucket}/raw/{'prompts' if name == 'generate' else 'docs'}.txt"
+            argv = ["--input", raw, "--input_format", "lines", "--model_dir", model, "--allow_unblessed",
+                    "--output_dir", f"{bucket}/{name}/{{date}}"]  # fmt: skip
+            description = module.run([*argv, *cloud_check.dataflow_args(job_file, *gpu)])
+            written = cloud_check.check_job(
+                description, job_file, steps=steps, local_roots=[str(root), str(char_model)], gs_paths=[model, raw]
+            )
+            assert "install-nvidia-driver" in json.dumps(written["job"]["environment"]["serviceOptions"])

@@ -249,3 +249,27 @@ def test_translate_pipeline_writes_parquet_quarantines_and_reruns_identically(tr
         quarantine = pd.read_json(next((out / names.QUARANTINE_DIR).glob("*.jsonl")), lines=True)
         assert sorted(quarantine["reason"]) == ["empty_text", "prompt_out_of_vocabulary"]
     pd.testing.assert_frame_equal(outputs[0], outputs[1])  # a rerun writes the same translations
+
+
+def test_dataflow_dry_run_translate(tmp_path, trained):
+    """The translation pipeline builds its Dataflow job offline (tests/cloud_check.py)."""
+    from pipelines import translate
+    from tests import cloud_check
+
+    root = tmp_path / "bucket"
+    (root / "raw").mkdir(parents=True)
+    (root / "raw" / "sentences.de").write_text("Ein Hund läuft.\nZwei Männer.\n", encoding="utf-8")
+    job_file = tmp_path / "translate.json"
+    with cloud_check.gs_bucket(root) as bucket:
+        model = cloud_check.upload(root, trained[0], "models/mt")
+        raw = f"{bucket}/raw/sentences.de"
+        argv = ["--input", raw, "--input_format", "lines", "--model_dir", model, "--allow_unblessed",
+                "--output_dir", f"{bucket}/translated/{{date}}"]  # fmt: skip
+        description = translate.run([*argv, *cloud_check.dataflow_args(job_file)])
+    cloud_check.check_job(
+        description,
+        job_file,
+        steps=["Read", "RunInference", "WriteRunSummary", "WriteManifest"],
+        local_roots=[str(root), str(trained[0])],
+        gs_paths=[model, raw],
+    )
