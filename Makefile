@@ -80,6 +80,7 @@ $(VENV)/.installed: setup.py constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev]"
+	$(PY) -m pip check  # the pins are consistent (cloud/Dockerfile runs the same check in the image)
 	touch $@
 
 setup: $(VENV)/.installed ## Create .venv with the pinned dependencies (other targets do this when needed)
@@ -121,7 +122,7 @@ full-translation: $(VENV)/.installed ## All of Multi30k de->en: ingest -> seq2se
 	@$(PY) -c "import json; m = json.load(open('$(FULL_MT_MODEL)/metrics.json')); t = m['test']; print('test_2016 de->en: sacreBLEU %.2f, chrF %.2f (%s) after %.1f min' % (t['bleu'], t['chrf'], t['bleu_signature'], m['train_seconds'] / 60))"
 
 test: $(VENV)/.installed ## Run the test suite
-	$(PY) -m pytest -q --durations=20 tests
+	$(PY) -m pytest -q --durations=20 -m "not cloud" tests
 
 fuzz: $(VENV)/.installed ## Longer property-based fuzzing of ingest over hostile generated files (FUZZ_EXAMPLES=30 per format)
 	FUZZ_EXAMPLES=$(or $(FUZZ_EXAMPLES),30) $(PY) -m pytest -q tests/test_fuzz.py
@@ -236,11 +237,10 @@ $(AIRFLOW_VENV)/.installed: cloud/requirements-airflow.txt
 
 cloud-airflow-env: $(AIRFLOW_VENV)/.installed ## Airflow 3 + Google provider in .venv-airflow, for the DAG check (~6 min, 2.2 GB)
 
-cloud-check: $(VENV)/.installed $(AIRFLOW_VENV)/.installed ## Offline: Dataflow dry runs of every pipeline, template metadata, image, Vertex AI job, Scheduler body, Airflow DAG
+cloud-check: $(VENV)/.installed $(AIRFLOW_VENV)/.installed ## Offline Google Cloud checks (CI runs it after `make test`): Dataflow dry runs of every pipeline, template metadata, image, Vertex AI job, Scheduler body, Airflow DAG
 	$(PY) -m pipelines.flex_template --check_metadata cloud/templates
-	$(PY) -m pytest -q tests/test_cloud_dataflow.py tests/test_flex_template.py tests/test_cloud_specs.py
-	$(PY) -m pytest -q tests/test_language_model.py tests/test_translation_model.py -k dataflow
+	$(PY) -m pytest -q -m cloud tests
 	$(MAKE) --no-print-directory cloud-check-dag
 
-cloud-check-dag: $(VENV)/.installed $(AIRFLOW_VENV)/.installed ## Offline: the Composer DAG imports and its task graph is right (CI runs this after `make test`, which holds the other cloud checks)
+cloud-check-dag: $(VENV)/.installed $(AIRFLOW_VENV)/.installed ## Offline: the Composer DAG imports in Airflow 3 and its task graph and bless gate are right
 	$(AIRFLOW_VENV)/bin/python cloud/airflow_check.py

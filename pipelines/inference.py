@@ -38,6 +38,29 @@ def length_sorted_calls(texts: Sequence[str], size: int) -> list[list[int]]:
     return [order[start : start + size] for start in range(0, len(order), size)]
 
 
+class LoadedSignature:
+    """One signature of an exported SavedModel, called with numpy arrays and answering numpy arrays.
+
+    It keeps the loaded SavedModel alive (a bare signature function loses its variables once the
+    SavedModel object is collected), and numpy in and out is what Beam's multi-process shared model
+    (`--large_model`) can send between the worker processes and the process that holds the model.
+    """
+
+    def __init__(self, export_dir: str, signature: str):
+        from lstm_model.export import load_exported
+
+        self._loaded = load_exported(export_dir)
+        self._function = self._loaded.signatures[signature]
+        self._dtypes = {name: spec.dtype for name, spec in self._function.structured_input_signature[1].items()}
+
+    def predict(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        import tensorflow as tf
+
+        # Each input as the signature declares it (a Python float would otherwise become float64 in numpy).
+        outputs = self._function(**{name: tf.constant(value, self._dtypes[name]) for name, value in inputs.items()})
+        return {name: value.numpy() for name, value in outputs.items()}
+
+
 class SignatureModelHandler(ModelHandler[str, PredictionResult, Any]):
     """RunInference handler for one signature of the exported SavedModel: a batch of raw strings per call.
 
@@ -80,13 +103,10 @@ class SignatureModelHandler(ModelHandler[str, PredictionResult, Any]):
         return self.large_model
 
     def load_model(self):
-        from lstm_model.export import load_exported
-
-        return load_exported(self.export_dir).signatures[self.signature]
+        return LoadedSignature(self.export_dir, self.signature)
 
     def run_inference(self, batch: Sequence[Any], model, inference_args=None) -> Iterable[PredictionResult]:
         import numpy as np
-        import tensorflow as tf
 
         examples = list(batch)
         if not examples:
@@ -95,17 +115,15 @@ class SignatureModelHandler(ModelHandler[str, PredictionResult, Any]):
             self._progress = transforms.ProgressLog(self.progress_name)
         self._progress.add(len(examples))
         texts = [e if isinstance(e, str) else e[0] for e in examples]
-        fixed = {k: tf.constant(v) for k, v in self.arguments.items()}
+        fixed = dict(self.arguments)
         columns: dict[str, np.ndarray] = {}
         for rows in length_sorted_calls(texts, self.bucket_size):  # results go back in batch order
             per_row = self.row_arguments([examples[i] for i in rows]) if self.row_arguments else {}
-            outputs = model(
-                **{self.input_name: tf.constant([texts[i] for i in rows], dtype=tf.string)},
-                **fixed,
-                **{k: tf.constant(v) for k, v in per_row.items()},
+            outputs = model.predict(
+                {self.input_name: np.array([texts[i] for i in rows], dtype=object), **fixed, **per_row}
             )
             for key in self.output_keys:
-                values = outputs[key].numpy()
+                values = outputs[key]
                 columns.setdefault(key, np.empty(len(texts), values.dtype))[rows] = values
         results = []
         for i, example in enumerate(examples):

@@ -18,6 +18,8 @@ from schemas import names
 from schemas.cli import UserError
 from tests import cloud_check
 
+pytestmark = pytest.mark.cloud  # make cloud-check (CI runs it after make test)
+
 SHAKESPEARE = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "tinyshakespeare" / "input.txt"
 INGEST_STEPS = ["Read", "CheckRows", "DropDuplicates", "AssignSplit", "WriteRunSummary", "WriteManifest"]
 

@@ -21,6 +21,8 @@ import pytest
 from cloud.scheduler import render as scheduler
 from cloud.vertex import render as vertex
 
+pytestmark = pytest.mark.cloud  # make cloud-check (CI runs it after make test)
+
 REPO = Path(__file__).resolve().parent.parent
 DAG_FILE = REPO / "cloud" / "dags" / "lstm_daily.py"
 VERTEX_VALUES = vertex.placeholder_values(

@@ -16,6 +16,8 @@ from google.protobuf import json_format
 
 from pipelines import flex_template
 
+pytestmark = pytest.mark.cloud  # make cloud-check (CI runs it after make test)
+
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATES = REPO / "cloud" / "templates"
 SHAKESPEARE = REPO.parent / "shared" / "data" / "tinyshakespeare" / "input.txt"

@@ -302,6 +302,7 @@ def test_sampled_softmax_trains_and_evaluates_exactly():
     assert LanguageModelConfig(num_sampled=-1).sampled_candidates(69) == 0
 
 
+@pytest.mark.cloud
 def test_dataflow_dry_run_generate_and_lm_score(tmp_path, char_model):
     """Both LM pipelines build their Dataflow jobs offline (tests/cloud_check.py); GPU workers ask for their
     accelerator through Dataflow's service options, which the job carries."""

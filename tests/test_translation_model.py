@@ -230,11 +230,12 @@ def test_translate_pipeline_writes_parquet_quarantines_and_reruns_identically(tr
     source = tmp_path / "sentences.de"
     source.write_text("\n".join(sentences) + "\n", encoding="utf-8")
     outputs = []
-    for run, decoding in enumerate(("greedy", "greedy", "beam")):
+    # The rerun shares one model between processes (--large_model, what GPU workers use): the same translations.
+    for run, (decoding, extra) in enumerate((("greedy", []), ("greedy", ["--large_model"]), ("beam", []))):
         out = tmp_path / f"out{run}"
         manifest = translate.run(
             ["--input", str(source), "--input_format", "lines", "--model_dir", str(model_dir), "--output_dir",
-             str(out), "--decoding", decoding, "--allow_unblessed", "--max_quarantine_rate", "0.5"]
+             str(out), "--decoding", decoding, "--allow_unblessed", "--max_quarantine_rate", "0.5", *extra]
         )  # fmt: skip
         counts = manifest["counts"]
         assert counts == {"records_in": 8, "translated": 6, "quarantined": 2, "balanced": True}
@@ -248,9 +249,10 @@ def test_translate_pipeline_writes_parquet_quarantines_and_reruns_identically(tr
         outputs.append(frame[["id", "translation", "log_prob"]].reset_index(drop=True))
         quarantine = pd.read_json(next((out / names.QUARANTINE_DIR).glob("*.jsonl")), lines=True)
         assert sorted(quarantine["reason"]) == ["empty_text", "prompt_out_of_vocabulary"]
-    pd.testing.assert_frame_equal(outputs[0], outputs[1])  # a rerun writes the same translations
+    pd.testing.assert_frame_equal(outputs[0], outputs[1])  # a rerun (shared model) writes the same translations
 
 
+@pytest.mark.cloud
 def test_dataflow_dry_run_translate(tmp_path, trained):
     """The translation pipeline builds its Dataflow job offline (tests/cloud_check.py)."""
     from pipelines import translate
