@@ -232,7 +232,10 @@ AIRFLOW_VENV := .venv-airflow
 $(AIRFLOW_VENV)/.installed: cloud/requirements-airflow.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required"'
 	test -x $(AIRFLOW_VENV)/bin/python || $(PYTHON) -m venv $(AIRFLOW_VENV)
-	$(AIRFLOW_VENV)/bin/python -m pip install --quiet -r cloud/requirements-airflow.txt
+	# PYTHONPATH cleared: the repository (exported above) holds this package's egg-info, which pip would
+	# take for an installed package whose TensorFlow is missing from this environment.
+	PYTHONPATH= $(AIRFLOW_VENV)/bin/python -m pip install --quiet -r cloud/requirements-airflow.txt
+	PYTHONPATH= $(AIRFLOW_VENV)/bin/python -m pip check
 	touch $@
 
 cloud-airflow-env: $(AIRFLOW_VENV)/.installed ## Airflow 3 + Google provider in .venv-airflow, for the DAG check (~6 min, 2.2 GB)
