@@ -88,6 +88,22 @@ def check_worker_paths(beam_args: list[str], paths: dict[str, str | None]) -> No
             )
 
 
+def check_paths(beam_args: list[str], paths: dict[str, str | None]) -> bool:
+    """The path checks every pipeline makes before it builds anything; returns whether this is a dry run.
+
+    Remote workers need gs:// paths; gs:// paths must answer (one line in seconds, not minutes of
+    retries), except in a dry run, which touches no storage of ours. `paths`: {flag: path}; the
+    output directory's flag is "--output_dir" (it must be writable).
+    """
+    from pipelines import gcs
+
+    check_worker_paths(beam_args, paths)
+    dry_run = is_dry_run(beam_args)
+    if not dry_run:
+        gcs.check_reachable(paths, writable=["--output_dir"])
+    return dry_run
+
+
 def manifest_in_pipeline(args: argparse.Namespace, beam_args: list[str]) -> bool:
     if args.manifest_in_pipeline == "auto":
         return is_remote(beam_args)

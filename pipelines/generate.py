@@ -34,7 +34,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines import cloud, common, gcs, runs, sinks, sources, transforms, validation
+from pipelines import cloud, common, runs, sinks, sources, transforms, validation
 from pipelines.common import QUARANTINE_TAG, UserError
 from pipelines.inference import (
     SignatureModelHandler,
@@ -371,11 +371,9 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
     common.setup_logging()
     validate_args(args)
     args.output_dir = cloud.expand_date(args.output_dir)
-    dry_run = cloud.is_dry_run(beam_args)
-    paths = {"--input": args.input, "--output_dir": args.output_dir, "--model_dir": args.model_dir}
-    cloud.check_worker_paths(beam_args, paths)
-    if not dry_run:  # a dry run touches no storage of ours
-        gcs.check_reachable(paths, writable=["--output_dir"])  # one line in seconds, not minutes of retries
+    dry_run = cloud.check_paths(
+        beam_args, {"--input": args.input, "--output_dir": args.output_dir, "--model_dir": args.model_dir}
+    )
     info = load_model_info(args.model_dir)
     if info["task"] != names.TASK_LANGUAGE_MODEL:
         raise UserError(f"--model_dir {args.model_dir} is a {info['task']} model; generation needs a language model")

@@ -39,7 +39,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from lstm_model import model_dir as model_info
-from pipelines import cloud, common, gcs, runs, sinks, sources, spill, tasks, transforms, validation
+from pipelines import cloud, common, runs, sinks, sources, spill, tasks, transforms, validation
 from pipelines.common import QUARANTINE_TAG, UserError
 from schemas import names, reasons
 from textprep import vocabulary as vocabulary_format
@@ -564,11 +564,9 @@ def run(argv: list[str] | None = None, save_main_session: bool = False) -> dict[
     args, beam_args = parser.parse_known_args(argv)
     common.setup_logging()
     args.output_dir = cloud.expand_date(args.output_dir)
-    dry_run = cloud.is_dry_run(beam_args)
-    paths = {"--input": args.input, "--output_dir": args.output_dir, "--vocabulary": args.vocabulary}
-    cloud.check_worker_paths(beam_args, paths)
-    if not dry_run:  # a dry run touches no storage of ours
-        gcs.check_reachable(paths, writable=["--output_dir"])  # one line in seconds, not minutes of retries
+    dry_run = cloud.check_paths(
+        beam_args, {"--input": args.input, "--output_dir": args.output_dir, "--vocabulary": args.vocabulary}
+    )
     task = validate_args(args)
     if not dry_run:
         common.prepare_output_dir(args.output_dir, args.overwrite)
@@ -582,7 +580,7 @@ def run(argv: list[str] | None = None, save_main_session: bool = False) -> dict[
         lambda pipeline: build_pipeline(pipeline, args, task),
         functools.partial(write_manifest, task, args, beam_args),
     )
-    if cloud.is_dry_run(beam_args):
+    if dry_run:
         return manifest
     print_report(manifest)
     cloud.finish(args.output_dir, manifest, reports)
