@@ -5,7 +5,7 @@
 Shows what the LSTM buys. It reads the same dataset directory as training and
 uses the same splits: fitted on `train`, regularisation strength chosen on
 `validation`, evaluated on `test` with the same evaluation as the LSTM
-(`lstm_model.report.evaluation_summary`). Its "words" are the token ids that
+(`lstm_model.evaluate.evaluation_summary`). Its "words" are the token ids that
 ingest wrote, so cleaning, tokenization and the vocabulary are the project's one
 definition (`textprep.preprocessing`); out-of-vocabulary words are the single
 token `[UNK]`. Unlike the LSTM (first `max_tokens` tokens), it reads whole texts.

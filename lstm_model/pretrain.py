@@ -160,8 +160,8 @@ def pretrain(
     import tensorflow as tf
 
     from lstm_model import data
+    from lstm_model.classification_report import plot_training_curves
     from lstm_model.language_model import build_language_model, compile_language_model, window_dataset
-    from lstm_model.report import plot_training_curves
     from schemas import names
     from schemas.cli import UserError
 

@@ -381,17 +381,17 @@ def build_pipeline(pipeline: beam.Pipeline, args: argparse.Namespace, task: task
             vocabularies[field.name], spec, field.key, field.ids_key
         )
 
-    written = []
-    by_split = with_ids | "BySplit" >> beam.Partition(lambda r, n: names.SPLITS.index(r["split"]), len(names.SPLITS))
-    for split_name, records in zip(names.SPLITS, by_split, strict=True):
-        written.append(
-            records
-            | f"Example[{split_name}]" >> beam.Map(task.example)
-            | f"Write[{split_name}]"
-            >> sinks.WriteSortedShards(
-                common.join(out, split_name, "data"), names.TFRECORD_SUFFIX, records_per_shard=args.records_per_shard
-            )
+    # One writer for every split: OUT/SPLIT/data-*.tfrecord.gz, each split sharded and sorted on its own.
+    written = [
+        with_ids
+        | "Example" >> beam.Map(lambda r: (r["split"], task.example(r)))
+        | "WriteSplits"
+        >> sinks.WriteSortedShardsTo(
+            {split_name: common.join(out, split_name, "data") for split_name in names.SPLITS},
+            names.TFRECORD_SUFFIX,
+            records_per_shard=args.records_per_shard,
         )
+    ]
 
     quarantined = (
         read[QUARANTINE_TAG],

@@ -41,20 +41,22 @@ def num_shards_for(count: int, records_per_shard: int) -> int:
 
 
 class _WriteShardDoFn(beam.DoFn):
-    """shard number -> (path, records) of the written shard."""
+    """(destination, shard number) -> (path, records) of the written shard."""
 
-    def __init__(self, prefix: str, suffix: str, file_format: str, compression: str, schema, buckets: int):
-        self.prefix = prefix
+    def __init__(self, prefixes: dict[str, str], suffix: str, file_format: str, compression: str, schema, buckets: int):
+        self.prefixes = prefixes
         self.suffix = suffix
         self.file_format = file_format
         self.compression = compression
         self.schema = schema
         self.buckets = buckets
 
-    def process(self, shard: int, spills: list[spill.SpillIndex], count: int, records_per_shard: int):
-        num_shards = num_shards_for(count, records_per_shard)
-        path = shard_path(self.prefix, shard, num_shards, self.suffix)
-        records = sorted(spill.read_spilled(spills, shard, num_shards, self.buckets), key=lambda kv: kv[0])
+    def process(self, item, spills: list[spill.SpillIndex], counts: dict[str, int], records_per_shard: int):
+        destination, shard = item
+        num_shards = num_shards_for(counts[destination], records_per_shard)
+        path = shard_path(self.prefixes[destination], shard, num_shards, self.suffix)
+        index = list(self.prefixes).index(destination)
+        records = sorted(spill.read_spilled(spills, shard, num_shards, self.buckets, index), key=lambda kv: kv[0])
         if self.file_format == FORMAT_PARQUET:
             import pyarrow as pa
             import pyarrow.parquet as pq
@@ -74,20 +76,23 @@ class _WriteShardDoFn(beam.DoFn):
         yield path, len(records)
 
 
-class WriteSortedShards(beam.PTransform):
-    """(sort_key: str, payload) -> (path: str, records: int) per written shard.
+class WriteSortedShardsTo(beam.PTransform):
+    """(destination: str, (sort_key: str, payload)) -> (path: str, records: int) per written shard.
 
-    payload is serialized bytes for ``tfrecord``, a JSON-able dict for ``jsonl``, or
-    a row dict matching `schema` (a pyarrow.Schema) for ``parquet``.
-    The number of shards is ceil(records / records_per_shard), at least one; a
-    shard holds the records whose key hashes to it, sorted by key. Records pass
-    through spill files in ``PREFIX-spill-*/`` (see the module docstring), which
-    are gone when the transform's output is.
+    One writer for several file sets (ingest's splits): `prefixes` maps each
+    destination to its files' prefix. Each destination's shards are exactly what
+    `WriteSortedShards` would write for its records alone: ceil(records /
+    records_per_shard) shards, at least one (none for a destination without
+    records), a record's shard a hash of its key, records sorted by key. One
+    spill pass, one count and one shard-writing stage serve them all, so a
+    pipeline with four splits runs a quarter of the steps four writers would.
+    payload: serialized bytes for ``tfrecord``, a JSON-able dict for ``jsonl``, a
+    row dict matching `schema` (a pyarrow.Schema) for ``parquet``.
     """
 
     def __init__(
         self,
-        prefix: str,
+        prefixes: dict[str, str],
         suffix: str,
         file_format: str = FORMAT_TFRECORD,
         compression: str = CompressionTypes.GZIP,
@@ -101,40 +106,73 @@ class WriteSortedShards(beam.PTransform):
             raise ValueError("a schema is required for parquet, and only for parquet")
         if records_per_shard < 1:
             raise ValueError(f"records_per_shard must be >= 1, got {records_per_shard}")
-        self.prefix = prefix
+        if not prefixes:
+            raise ValueError("no destinations")
+        self.prefixes = dict(prefixes)
         self.suffix = suffix
         self.file_format = file_format
         self.compression = compression
         self.records_per_shard = records_per_shard
         self.schema = schema
 
-    def expand(self, keyed_payloads):
-        spill_dir = spill.new_spill_dir(self.prefix)
+    def expand(self, destined_payloads):
+        spill_dir = spill.new_spill_dir(next(iter(self.prefixes.values())))
         buckets = spill.SPILL_BUCKETS
         per_shard = self.records_per_shard
-        count = keyed_payloads | "Count" >> beam.combiners.Count.Globally()
+        counts = (
+            destined_payloads
+            | "Destination" >> beam.Map(lambda element: element[0])
+            | "Count" >> beam.combiners.Count.PerElement()
+        )
         spills = (
-            keyed_payloads
-            | "Spill" >> beam.ParDo(spill.SpillDoFn(spill_dir, buckets, spill.SPILL_RECORDS))
+            destined_payloads
+            | "Spill" >> beam.ParDo(spill.SpillDoFn(spill_dir, buckets, spill.SPILL_RECORDS, tuple(self.prefixes)))
             | "SpillIndex" >> beam.combiners.ToList()
         )
         return (
-            count
+            counts
             # No records, no file (as for an empty split).
-            | "ShardNumbers" >> beam.FlatMap(lambda n: range(num_shards_for(n, per_shard)) if n else [])
+            | "ShardNumbers" >> beam.FlatMap(lambda dn: ((dn[0], s) for s in range(num_shards_for(dn[1], per_shard))))
             # Spread the shards over the workers (they are written in parallel).
             | "SpreadShards" >> beam.Reshuffle()
             | "WriteShard"
             >> beam.ParDo(
-                _WriteShardDoFn(self.prefix, self.suffix, self.file_format, self.compression, self.schema, buckets),
+                _WriteShardDoFn(self.prefixes, self.suffix, self.file_format, self.compression, self.schema, buckets),
                 spills=beam.pvalue.AsSingleton(spills),
-                count=beam.pvalue.AsSingleton(count),
+                counts=beam.pvalue.AsDict(counts),
                 records_per_shard=per_shard,
             )
             | "AllShards" >> beam.combiners.ToList()
             | "DeleteSpills" >> beam.Map(spill.delete_spills, beam.pvalue.AsSingleton(spills), spill_dir)
             | "ShardList" >> beam.FlatMap(lambda written: written)
         )
+
+
+class WriteSortedShards(beam.PTransform):
+    """(sort_key: str, payload) -> (path: str, records: int) per written shard.
+
+    payload is serialized bytes for ``tfrecord``, a JSON-able dict for ``jsonl``, or
+    a row dict matching `schema` (a pyarrow.Schema) for ``parquet``.
+    The number of shards is ceil(records / records_per_shard), at least one; a
+    shard holds the records whose key hashes to it, sorted by key. Records pass
+    through spill files in ``PREFIX-spill-*/`` (see the module docstring), which
+    are gone when the transform's output is. (`WriteSortedShardsTo` with one destination.)
+    """
+
+    def __init__(
+        self,
+        prefix: str,
+        suffix: str,
+        file_format: str = FORMAT_TFRECORD,
+        compression: str = CompressionTypes.GZIP,
+        records_per_shard: int = 20_000,
+        schema=None,
+    ):
+        super().__init__()
+        self.write = WriteSortedShardsTo({"": prefix}, suffix, file_format, compression, records_per_shard, schema)
+
+    def expand(self, keyed_payloads):
+        return keyed_payloads | "OneDestination" >> beam.Map(lambda kv: ("", kv)) | "Write" >> self.write
 
 
 class WriteQuarantine(beam.PTransform):

@@ -62,19 +62,30 @@ class SpillDoFn(beam.DoFn):
 
     A spill file is a run of pickled lists of (key, payload), one list per
     bucket in bucket order; the index gives each bucket's byte range.
+    With `destinations` (names, in a fixed order) the elements are
+    (destination, (key, payload)) and each destination has its own `buckets`
+    ranges: destination i's records go to buckets [i * buckets, (i + 1) * buckets),
+    so a shard of one destination reads none of the others' records.
     """
 
-    def __init__(self, spill_dir: str, buckets: int, spill_records: int):
+    def __init__(self, spill_dir: str, buckets: int, spill_records: int, destinations: tuple[str, ...] | None = None):
         self.spill_dir = spill_dir
         self.buckets = buckets
         self.spill_records = spill_records
+        self.destinations = destinations
+        self.first_bucket = {name: i * buckets for i, name in enumerate(destinations or ())}
 
     def start_bundle(self):
         self.pending: dict[int, list] = {}
         self.pending_count = 0
 
-    def process(self, kv: tuple[str, Any]):
-        self.pending.setdefault(stable_bucket(kv[0], self.buckets), []).append(kv)
+    def process(self, element):
+        if self.destinations is None:
+            kv, first = element, 0
+        else:
+            destination, kv = element
+            first = self.first_bucket[destination]
+        self.pending.setdefault(first + stable_bucket(kv[0], self.buckets), []).append(kv)
         self.pending_count += 1
         if self.pending_count >= self.spill_records:
             yield self._spill()
@@ -101,9 +112,15 @@ class SpillDoFn(beam.DoFn):
         return path, index
 
 
-def read_spilled(spills: list[SpillIndex], shard: int, num_shards: int, buckets: int) -> list:
-    """The (key, payload) pairs of `shard` from every spill file (made with `buckets`), in no particular order."""
-    wanted = buckets_of_shard(shard, num_shards, buckets)
+def read_spilled(
+    spills: list[SpillIndex], shard: int, num_shards: int, buckets: int, destination_index: int = 0
+) -> list:
+    """The (key, payload) pairs of `shard` from every spill file (made with `buckets`), in no particular order.
+
+    `destination_index`: the position of the shard's destination in SpillDoFn's `destinations`.
+    """
+    first = destination_index * buckets
+    wanted = [first + b for b in buckets_of_shard(shard, num_shards, buckets)]
     records = []
     for path, index in spills:
         ranges = [index[b] for b in wanted if b in index]

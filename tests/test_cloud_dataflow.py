@@ -35,7 +35,7 @@ def test_dataflow_dry_run_ingest_classification(tmp_path, mini_dir):
     cloud_check.check_job(
         description,
         job_file,
-        steps=[*INGEST_STEPS, "BuildVocabulary", "Write[train]", "Write[test]", "Quarantine"],
+        steps=[*INGEST_STEPS, "BuildVocabulary", "WriteSplits", "Quarantine"],
         local_roots=[str(root), str(mini_dir)],
         gs_paths=[raw, out.replace("{date}", datetime.datetime.now(datetime.UTC).date().isoformat())],
     )

@@ -14,6 +14,7 @@ from lstm_model.export import load_exported
 from pipelines import ingest, score, tasks
 from pipelines.inference import SignatureModelHandler
 from schemas import arrow, names
+from schemas.cli import UserError
 from schemas.tfrecord import feature_spec
 
 
@@ -117,6 +118,33 @@ def test_training_writes_report_baseline_and_blessing(mini_model):
     info = json.loads((mini_model / names.MODEL_INFO_FILE).read_text())
     assert blessing["blessed"] is False and "does not beat baseline" in blessing["reason"]
     assert blessing["model_version"] == info["model_version"] and metrics["blessing"]["blessed"] is False
+
+
+def test_report_cli_rewrites_report_and_blessing_of_a_trained_model(mini_model, mini_dataset, tmp_path):
+    """`python -m lstm_model.report` on a copy: same test numbers, blessing redecided with the new margin."""
+    import shutil
+
+    from lstm_model import report
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(mini_model, model_dir)
+    shutil.rmtree(model_dir / names.MODEL_REPORT_DIR)
+    before = json.loads((model_dir / names.MODEL_METRICS_FILE).read_text())
+    # A margin of -1 accuracy: any model "beats" the baseline, so the unblessed tiny model becomes blessed.
+    metrics = report.run(["--model_dir", str(model_dir), "--bless_margin", "-1"])
+    assert (model_dir / names.MODEL_REPORT_DIR / "index.html").stat().st_size > 0
+    assert metrics["test"]["accuracy"] == pytest.approx(before["test"]["accuracy"])
+    assert metrics["baseline"]["test"]["accuracy"] == pytest.approx(before["baseline"]["test"]["accuracy"])
+    assert json.loads((model_dir / names.MODEL_BLESSING_FILE).read_text())["blessed"] is True
+
+    # A task without report_existing is a one-line error, not a traceback.
+    lm_dir = tmp_path / "lm"
+    lm_dir.mkdir()
+    (lm_dir / names.MODEL_METRICS_FILE).write_text("{}")
+    info = {"task": names.TASK_LANGUAGE_MODEL, "dataset_dir": str(mini_dataset[0])}
+    (lm_dir / names.MODEL_INFO_FILE).write_text(json.dumps(info))
+    with pytest.raises(UserError, match="written while it trains"):
+        report.run(["--model_dir", str(lm_dir)])
 
 
 def test_score_writes_parquet_pandas_and_duckdb_read(mini_model, mini_dir, tmp_path):

@@ -50,6 +50,39 @@ def test_tokenize_words_punctuation_and_apostrophes():
     assert tokens == [["don't", "stop", "!", "rock'n'roll", "'", "quoted", "'", "10", "/", "10", "😀"]]
 
 
+def test_tokenize_equals_regex_split_with_the_token_pattern():
+    """The fast marking pattern cuts exactly where the definition (TOKEN_PATTERN) does."""
+    import tensorflow_text as tf_text
+
+    texts = [
+        "don't 'quoted' a''b rock'n'roll ab' 'ab x'y'z __init__ 3.14 émigré's naïve-ish ''",
+        "",
+        "'",
+        "a'",
+        "'a",
+        "a'b'",
+        "l'été c'est",
+        "e\u0301't",
+        "!!!...",
+        "a\tb\nc  d",
+        "😀😀x😀",
+        "it's.' ok",
+    ]
+    pattern = preprocessing.TOKEN_PATTERN  # the definition the fast path must equal
+    pieces = tf_text.regex_split(tf.constant(texts), pattern, pattern).to_list()
+    expected = [[p.decode() for p in row if p.strip()] for row in pieces]
+    assert preprocessing.tokenize_batch(texts) == expected
+
+
+def test_clean_decodes_references_only_where_they_are_and_keeps_batch_order():
+    """Texts with and without character references in one batch: each cleaned as on its own."""
+    texts = ["no refs here", "Tom &amp; Jerry", "", "x &#39;y&#39;\nz", "plain again", "&lt;&gt;"]
+    alone = [preprocessing.clean_batch([text])[0] for text in texts]
+    assert preprocessing.clean_batch(texts) == alone
+    assert alone == ["no refs here", "tom & jerry", "", "x 'y' z", "plain again", "<>"]
+    assert preprocessing.clean_batch(["a", "b"]) == ["a", "b"]  # no reference in the whole batch
+
+
 def test_count_tokens_batch():
     assert preprocessing.count_tokens_batch(["a b a", "b c"]) == {"a": 2, "b": 2, "c": 1}
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.calibration import calibration_curve
 
-from lstm_model import baseline, evaluate, report
+from lstm_model import baseline, classification_report, evaluate
 from schemas import names
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -24,7 +24,7 @@ def calibrated_toy(per_bin: int = 20):
 
 def test_ece_is_zero_when_perfectly_calibrated():
     labels, probabilities = calibrated_toy()
-    calibrated = report.calibration(labels, probabilities)
+    calibrated = evaluate.calibration(labels, probabilities)
     assert calibrated["ece"] == pytest.approx(0.0, abs=1e-12)
     assert [b["count"] for b in calibrated["bins"]] == [20] * 10
     assert [b["positive_share"] for b in calibrated["bins"]] == pytest.approx(np.arange(0.05, 1.0, 0.1))
@@ -33,7 +33,7 @@ def test_ece_is_zero_when_perfectly_calibrated():
 def test_ece_of_an_overconfident_model():
     # Always 0.9 sure of pos, right half the time: one bin, gap 0.4.
     labels = np.array([0, 1] * 50)
-    calibrated = report.calibration(labels, np.full(100, 0.9))
+    calibrated = evaluate.calibration(labels, np.full(100, 0.9))
     assert calibrated["ece"] == pytest.approx(0.4)
     assert calibrated["bins"][9]["count"] == 100 and calibrated["bins"][0]["count"] == 0
 
@@ -42,7 +42,7 @@ def test_calibration_bins_match_sklearn():
     rng = np.random.default_rng(0)
     probabilities = rng.uniform(size=2000)
     labels = (rng.uniform(size=2000) < probabilities**2).astype(int)
-    calibrated = report.calibration(labels, probabilities)
+    calibrated = evaluate.calibration(labels, probabilities)
     share, mean = calibration_curve(labels, probabilities, n_bins=10, strategy="uniform")
     filled = [b for b in calibrated["bins"] if b["count"]]
     assert [b["positive_share"] for b in filled] == pytest.approx(share)
@@ -55,7 +55,7 @@ def test_accuracy_by_length_buckets():
     labels = np.array([1, 1, 0, 0, 1])
     probabilities = np.array([0.9, 0.2, 0.1, 0.8, 0.7])  # right, wrong, right, wrong, right
     lengths = np.array([5, 150, 199, 450, 5000])
-    buckets = report.accuracy_by_length(labels, probabilities, lengths)
+    buckets = evaluate.accuracy_by_length(labels, probabilities, lengths)
     assert [b["bucket"] for b in buckets] == ["0-99", "100-199", "200-399", "400-799", ">=800"]
     assert [b["count"] for b in buckets] == [1, 2, 0, 1, 1]
     assert [b["accuracy"] for b in buckets] == [1.0, 0.5, None, 0.0, 1.0]
@@ -63,7 +63,7 @@ def test_accuracy_by_length_buckets():
 
 def test_confident_errors_are_the_most_confident_wrong_predictions():
     ids = ["a", "b", "c", "d"]
-    errors = report.confident_errors(
+    errors = evaluate.confident_errors(
         ids, np.array([1, 0, 1, 0]), np.array([0.4, 0.99, 0.02, 0.1]), np.array([3, 4, 5, 6])
     )
     assert [e["id"] for e in errors] == ["b", "c", "a"]
@@ -79,10 +79,10 @@ def test_write_report_writes_page_plots_and_numbers(tmp_path):
     history = {"loss": [0.7, 0.5], "val_loss": [0.65, 0.55], "accuracy": [0.5, 0.8], "val_accuracy": [0.55, 0.75]}
     baseline_metrics = {
         "model": "tfidf",
-        "test": report.evaluation_summary(labels, np.clip(probabilities + 0.05, 0, 1), lengths),
+        "test": evaluate.evaluation_summary(labels, np.clip(probabilities + 0.05, 0, 1), lengths),
     }
     blessing = {"blessed": False, "reason": "test accuracy 0.5 does not beat baseline"}
-    out = report.write_report(
+    out = classification_report.write_report(
         tmp_path / "report",
         labels,
         probabilities,

@@ -13,7 +13,7 @@ MODEL_DIR afterwards holds:
   metrics.json         validation and test metrics (accuracy, precision, recall, F1, ROC-AUC; test also
                        ECE, calibration bins, accuracy by length), the baseline's and the deltas
   history.json         per-epoch loss/accuracy/AUC, train and validation
-  report/index.html    evaluation report with PNG plots, vs the TF-IDF baseline (lstm_model.report)
+  report/index.html    evaluation report with PNG plots, vs the TF-IDF baseline (lstm_model.classification_report)
   blessing.json        blessed or not, and why (lstm_model.bless); scoring refuses unblessed models
   model.keras          the Keras model (token ids in)
   export/              SavedModel, raw strings in (see lstm_model.export)
@@ -32,7 +32,11 @@ import shutil
 import sys
 import time
 import warnings
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 LOGGER = logging.getLogger("lstm_model")
 
@@ -388,8 +392,6 @@ def train(
         f"on {test['examples']} reviews -> {model_dir}",
         flush=True,
     )
-    from lstm_model.report import evaluate_and_report
-
     # Baseline on the same splits, full test evaluation, report/ and blessing.json; extends metrics.json.
     return evaluate_and_report(
         dataset_dir,
@@ -400,6 +402,138 @@ def train(
         bless_margin=bless_margin,
         previous_model_dir=previous_model_dir,
         previous_margin=previous_margin,
+    )
+
+
+def evaluate_and_report(
+    dataset_dir: str,
+    model_dir: str,
+    config,
+    test_predictions: tuple,
+    history: Mapping[str, Sequence[float]] | None,
+    bless_margin: float = 0.0,
+    previous_model_dir: str | None = None,
+    previous_margin: float = 0.0,
+) -> dict[str, Any]:
+    """Baseline, full test evaluation, blessing and the HTML report for a trained model directory.
+
+    `test_predictions` is `evaluate.predict_split(model, dataset_dir, "test", config)`. Reads
+    MODEL_DIR/metrics.json, model_info.json and vocab.tsv; writes MODEL_DIR/report/,
+    MODEL_DIR/blessing.json and the extended MODEL_DIR/metrics.json. Returns the metrics dict.
+    """
+    from lstm_model import baseline, bless, classification_report, data
+    from lstm_model.evaluate import deltas, evaluation_summary
+    from schemas import names
+
+    model_path = Path(model_dir)
+    metrics = json.loads((model_path / names.MODEL_METRICS_FILE).read_text())
+    info_path = model_path / names.MODEL_INFO_FILE
+    info = json.loads(info_path.read_text()) if info_path.exists() else {}
+    ids, labels, probabilities, truncated_lengths = test_predictions
+
+    # Same labelled records as the LSTM (all, or the same --max_train_examples subset).
+    result = baseline.fit_baseline(dataset_dir, seed=config.seed, max_train_examples=config.max_train_examples)
+    # Lengths before truncation (the TFRecords' `length`), so buckets mean the same for model and baseline.
+    full_length = dict(zip(result.test.ids, result.test.lengths.tolist(), strict=True))
+    lengths = np.array([full_length.get(i, n) for i, n in zip(ids, truncated_lengths, strict=True)], dtype=np.int64)
+    summary = evaluation_summary(labels, probabilities, lengths)
+    metrics[names.SPLIT_TEST] = summary
+    metrics["baseline"] = result.metrics
+    metrics["deltas"] = {names.SPLIT_TEST: deltas(summary, result.metrics[names.SPLIT_TEST])}
+
+    previous = (
+        bless.load_previous(previous_model_dir, model_dir, info.get("dataset_fingerprint"))
+        if previous_model_dir
+        else None
+    )
+    decision = bless.decide(
+        metrics, result.metrics, previous, baseline_margin=bless_margin, previous_margin=previous_margin
+    )
+    decision["model_version"] = info.get("model_version")
+    bless.write_blessing(model_dir, decision)
+    metrics["blessing"] = {key: decision[key] for key in ("blessed", "reason", "metric", "margins")}
+
+    vocabulary = data.read_vocabulary(str(model_path / names.VOCAB_FILE))
+    texts = classification_report.VocabularyTexts(result.test.ids, result.test.token_ids, vocabulary)
+    report_dir = model_path / names.MODEL_REPORT_DIR
+    written = classification_report.write_report(
+        report_dir,
+        labels,
+        probabilities,
+        lengths,
+        ids,
+        texts,
+        history,
+        baseline_metrics=result.metrics,
+        baseline_predictions=(result.test.labels, result.test_probabilities),
+        blessing=decision,
+        best_epoch=metrics.get("best_epoch"),
+        max_tokens=getattr(config, "max_tokens", None),
+        title=f"Evaluation report: {info.get('model_version', model_path.name)}",
+        model_info={
+            "model dir": str(model_path),
+            "dataset": info.get("dataset_dir", dataset_dir),
+            "dataset fingerprint": info.get("dataset_fingerprint"),
+            "epochs run": metrics.get("epochs_run"),
+            "best epoch": metrics.get("best_epoch"),
+            "encoder pretrained from": (info.get("pretrained") or {}).get("pretrained_dir"),
+            "language model validation perplexity": (info.get("pretrained") or {}).get("validation_perplexity"),
+        },
+        summary=summary,
+    )
+    metrics["confident_errors"] = written["confident_errors"]
+    metrics["report"] = f"{names.MODEL_REPORT_DIR}/{classification_report.REPORT_HTML}"
+    (model_path / names.MODEL_METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
+    base = result.metrics[names.SPLIT_TEST]
+    print(
+        f"baseline (TF-IDF + logistic regression): test accuracy {base['accuracy']:.4f}; LSTM - baseline "
+        f"{metrics['deltas'][names.SPLIT_TEST]['accuracy']:+.4f}; LSTM ECE {summary['ece']:.4f}\n"
+        f"{'BLESSED' if decision['blessed'] else 'NOT BLESSED'}: {decision['reason']}\n"
+        f"report: {report_dir / classification_report.REPORT_HTML}",
+        flush=True,
+    )
+    return metrics
+
+
+def report_existing(model_dir: str, dataset_dir: str, args: argparse.Namespace) -> dict:
+    """Rewrites the report, baseline and blessing of a trained classifier (`python -m lstm_model.report`).
+
+    `dataset_dir` is the dataset the model was trained on (checked by fingerprint); `args` carries
+    the blessing flags. Predicts the test split again with MODEL_DIR/model.keras.
+    """
+    import keras
+
+    from lstm_model import data, evaluate
+    from lstm_model import model as _registers_custom_layers  # noqa: F401  (MaskedMaxMeanPooling1D for load_model)
+    from lstm_model.config import TrainConfig
+    from schemas import names
+    from schemas.cli import UserError
+
+    model_path = Path(model_dir)
+    missing = [
+        name for name in (names.MODEL_CONFIG_FILE, names.VOCAB_FILE, "model.keras") if not (model_path / name).exists()
+    ]
+    if missing:
+        raise UserError(f"--model_dir {model_dir} lacks {', '.join(missing)}: not a trained classifier directory")
+    try:
+        data.read_manifest(dataset_dir)
+    except data.DatasetError as error:
+        raise UserError(str(error)) from None
+    config = TrainConfig.from_json(model_path / names.MODEL_CONFIG_FILE)
+    model = keras.saving.load_model(model_path / "model.keras", safe_mode=True)  # no Python lambdas deserialized
+    LOGGER.info("predicting the test split of %s with %s", dataset_dir, model_path)
+    predictions = evaluate.predict_split(model, dataset_dir, names.SPLIT_TEST, config)
+    history_path = model_path / names.MODEL_HISTORY_FILE
+    history = json.loads(history_path.read_text()) if history_path.exists() else None
+    return evaluate_and_report(
+        dataset_dir,
+        str(model_path),
+        config,
+        predictions,
+        history,
+        bless_margin=args.bless_margin,
+        previous_model_dir=args.previous_model_dir,
+        previous_margin=args.previous_margin,
     )
 
 
