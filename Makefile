@@ -70,7 +70,7 @@ SCORE_FLAGS ?=
 FULL_SCORE_FLAGS ?= --allow_unblessed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo demo-classification demo-generation demo-translation full-translation test fuzz lint format ingest pretrain train score data-full ingest-full train-full score-full full pretrain-full full-generation bench bench-tft-env clean
+.PHONY: help setup demo demo-classification demo-generation demo-translation full-translation test fuzz lint format ingest pretrain train score data-full ingest-full train-full score-full full pretrain-full full-generation bench bench-check bench-tft-env clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-20s %s\n", $$1, $$2}'
@@ -122,7 +122,7 @@ full-translation: $(VENV)/.installed ## All of Multi30k de->en: ingest -> seq2se
 	@$(PY) -c "import json; m = json.load(open('$(FULL_MT_MODEL)/metrics.json')); t = m['test']; print('test_2016 de->en: sacreBLEU %.2f, chrF %.2f (%s) after %.1f min' % (t['bleu'], t['chrf'], t['bleu_signature'], m['train_seconds'] / 60))"
 
 test: $(VENV)/.installed ## Run the test suite
-	$(PY) -m pytest -q --durations=20 -m "not cloud" tests
+	$(PY) -m pytest -q --durations=20 -m "not cloud and not bench" tests
 
 fuzz: $(VENV)/.installed ## Longer property-based fuzzing of ingest over hostile generated files (FUZZ_EXAMPLES=30 per format)
 	FUZZ_EXAMPLES=$(or $(FUZZ_EXAMPLES),30) $(PY) -m pytest -q tests/test_fuzz.py
@@ -160,6 +160,9 @@ pretrain-full: $(VENV)/.installed ## Full IMDB (after `make full`): pretrain the
 bench: $(VENV)/.installed ## Benchmarks on the full IMDB -> reports/bench/results.{json,md} (BENCH_FLAGS=--quick: the slice)
 	@test -x $(TFT_VENV)/bin/python || echo "bench: no $(TFT_VENV): the tf.Transform reference is reported unavailable (make bench-tft-env)"
 	$(PY) -m bench.run $(BENCH_FLAGS)
+
+bench-check: $(VENV)/.installed ## The benchmark harness end to end in quick mode on the slice (checks it runs and reports; CI runs it after make test)
+	$(PY) -m pytest -q -m bench tests
 
 # tf.Transform 1.21 needs absl-py < 2, which the pins in constraints.txt exclude: it gets its own environment.
 bench-tft-env: ## tf.Transform 1.21 in its own .venv-tft: the ingest benchmark's second reference (optional)

@@ -43,7 +43,7 @@ from pipelines import cloud, common, runs, sinks, sources, spill, tasks, transfo
 from pipelines.common import QUARANTINE_TAG, UserError
 from schemas import names, reasons
 from textprep import vocabulary as vocabulary_format
-from textprep.preprocessing import TextSpec
+from textprep.spec import TextSpec
 
 LOGGER = logging.getLogger("lstm_pipeline")
 PIPELINE_VERSION = "1"

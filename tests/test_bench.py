@@ -42,7 +42,7 @@ def test_subsets_are_nested_shares_of_the_corpus(mini_dir, tmp_path):
     assert {p.parts[:2] for p in names[4]} == {p.parts[:2] for p in names[1]}  # every split/label folder kept
 
 
-@pytest.mark.slow
+@pytest.mark.bench  # about 2.5 minutes: make bench-check, not make test
 def test_quick_run_writes_json_and_markdown_for_all_benchmarks(mini_dir, mini_model, tmp_path):
     out = tmp_path / "report"
     # The session's tiny model stands in for the one the harness would train (saves ~20 s).

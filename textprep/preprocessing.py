@@ -23,12 +23,12 @@ import dataclasses
 import functools
 import html.entities
 from collections.abc import Sequence
-from typing import Any
 
 import tensorflow as tf
 import tensorflow_text as tf_text
 
 from schemas import names
+from textprep.spec import TextSpec, as_spec  # noqa: F401 -- as_spec: re-exported for callers of this module
 
 # HTML tags (`<br />`, `<i>`, `</a href=...>`) and comments become a space. Only
 # tag-shaped runs match, so "a < b and c > d" is left alone.
@@ -90,41 +90,6 @@ def _hex_value(hex_digits: tf.Tensor) -> tf.Tensor:
     power = tf.cast(tf.expand_dims(lengths, 1), tf.int32) - 1 - tf.cast(position, tf.int32)
     weights = tf.ragged.map_flat_values(lambda p: tf.bitwise.left_shift(tf.ones_like(p), 4 * p), power)
     return tf.reduce_sum(digit * weights, axis=1)
-
-
-@dataclasses.dataclass(frozen=True)
-class TextSpec:
-    """How raw text becomes tokens; decided at ingest, recorded in the manifest, read back everywhere.
-
-    lowercase: Unicode-aware lowercasing. strip_html: drop tags, decode character
-    references. whitespace: one of `schemas.names.WHITESPACE_MODES`. tokenizer: one of
-    `schemas.names.TOKENIZERS`. reserved_tokens: the first ids of the vocabulary
-    ([PAD], [UNK] for a classifier; also [BOS], [EOS] for generative tasks).
-    """
-
-    lowercase: bool = True
-    strip_html: bool = True
-    whitespace: str = "collapse"
-    tokenizer: str = "word"
-    reserved_tokens: tuple[str, ...] = names.RESERVED_TOKENS
-
-    def __post_init__(self):
-        if self.whitespace not in names.WHITESPACE_MODES:
-            raise ValueError(f"whitespace must be one of {names.WHITESPACE_MODES}, got {self.whitespace!r}")
-        if self.tokenizer not in names.TOKENIZERS:
-            raise ValueError(f"tokenizer must be one of {names.TOKENIZERS}, got {self.tokenizer!r}")
-        object.__setattr__(self, "reserved_tokens", tuple(self.reserved_tokens))
-        if self.reserved_tokens[: len(names.RESERVED_TOKENS)] != names.RESERVED_TOKENS:
-            raise ValueError(f"reserved tokens must start with {names.RESERVED_TOKENS}, got {self.reserved_tokens}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "reserved_tokens": list(self.reserved_tokens)}
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> TextSpec:
-        """From a manifest's "preprocessing" block; datasets written before TextSpec existed held only "lowercase"."""
-        known = {field.name for field in dataclasses.fields(cls)}
-        return cls(**{k: (tuple(v) if k == "reserved_tokens" else v) for k, v in values.items() if k in known})
 
 
 class TextPreprocessor(tf.Module):
@@ -357,18 +322,16 @@ def truncate_ids(ids, max_tokens: int, mode: str = "head"):
 # functions (one graph per preprocessor) so a batch costs a handful of op calls.
 
 
-def as_spec(spec: TextSpec | bool) -> TextSpec:
-    """A TextSpec, also from the older `lowercase` bool (word tokens, HTML stripped, whitespace collapsed)."""
-    return spec if isinstance(spec, TextSpec) else TextSpec(lowercase=bool(spec))
-
-
 @functools.lru_cache(maxsize=8)
 def _compiled(spec: TextSpec):
     preprocessor = TextPreprocessor(spec=spec) if spec.tokenizer != "wordpiece" else None
     # WordPiece splits words first: cleaning and word splitting are those of the word tokenizer.
     preprocessor = preprocessor or TextPreprocessor(spec=dataclasses.replace(spec, tokenizer="word"))
-    clean = tf.function(preprocessor.clean, input_signature=[tf.TensorSpec([None], tf.string)])
-    tokenize = tf.function(preprocessor.tokenize, input_signature=[tf.TensorSpec([None], tf.string)])
+    # autograph=False: the functions branch only on the Python TextSpec, never on a tensor, and
+    # autograph's source rewriting was a third of the ~3 s a worker spent on its first batch.
+    signature = [tf.TensorSpec([None], tf.string)]
+    clean = tf.function(preprocessor.clean, input_signature=signature, autograph=False)
+    tokenize = tf.function(preprocessor.tokenize, input_signature=signature, autograph=False)
     return clean, tokenize
 
 
@@ -410,6 +373,7 @@ class CompiledLookup:
         self._ids = tf.function(
             lambda cleaned: self.preprocessor.ids(cleaned, already_clean=True),
             input_signature=[tf.TensorSpec([None], tf.string)],
+            autograph=False,  # as in _compiled: no tensor-dependent Python control flow
         )
 
     def __call__(self, cleaned: Sequence[str]) -> list[list[int]]:

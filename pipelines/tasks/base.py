@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from schemas import names
-from textprep.preprocessing import TextSpec
+from textprep.spec import TextSpec
 
 
 @dataclasses.dataclass(frozen=True)

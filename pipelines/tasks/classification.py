@@ -8,7 +8,7 @@ from typing import Any
 from pipelines import transforms
 from pipelines.tasks.base import Task
 from schemas import arrow, names, reasons
-from textprep.preprocessing import TextSpec
+from textprep.spec import TextSpec
 
 
 class Classification(Task):

@@ -18,7 +18,7 @@ from pipelines.common import stable_fraction
 from pipelines.tasks.base import Task
 from schemas import arrow, names, reasons
 from schemas.cli import UserError
-from textprep.preprocessing import TextSpec
+from textprep.spec import TextSpec
 
 SPLIT_BY = ("hash", "position")
 

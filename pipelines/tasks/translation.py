@@ -25,7 +25,7 @@ from pipelines.tasks.base import TEXT, Task, TextField
 from pipelines.transforms import decode_text
 from schemas import names, reasons
 from schemas.cli import UserError
-from textprep.preprocessing import TextSpec
+from textprep.spec import TextSpec
 
 SOURCE = TextField("source", TEXT.key, names.FEATURE_TOKEN_IDS, names.SOURCE_VOCAB_FILE)
 TARGET = TextField("target", "target", "target_ids", names.TARGET_VOCAB_FILE)
