@@ -73,10 +73,12 @@ GENERATE_BATCH = 64  # prompts per model call, both sides (the pipeline's defaul
 SCORE_LOOP_BATCH = 256  # texts per model call in the bare score loop
 TEMPERATURE = 0.8
 SEED = 1
-# The generation pipeline runs on Beam's default (in-process) runner unless --runner_mode says otherwise: its
-# work is a few large TensorFlow calls that use every core from one process, so the multi-process runner's
-# two workers would only add two more interpreters importing TensorFlow, Beam and Great Expectations and
-# loading the model (measured: docs/performance.md). Scoring keeps the harness's runner.
+# Both language-model pipelines run on Beam's default (in-process) runner unless --runner_mode says otherwise:
+# their work is a few large TensorFlow calls that use every core from one process, so the multi-process
+# runner's two workers would only add two more interpreters importing TensorFlow, Beam and Great Expectations
+# and loading the model, and two TensorFlow thread pools competing for the 2 cores (measured in
+# docs/performance.md: generation 56 vs 95 CPU-s on 1,024 prompts; LM scoring of 32,777 lines 200.7 s
+# in-process vs 258.1 s with 2 workers).
 GENERATION_RUNNER = "in_process"
 
 
@@ -378,7 +380,7 @@ def build_model(h, work: Path) -> Path:
 
 
 def generation_beam_flags(h) -> list[str]:
-    """The generation pipeline's runner flags: GENERATION_RUNNER's unless --runner_mode names one."""
+    """The language-model pipelines' runner flags: GENERATION_RUNNER's unless --runner_mode names one."""
     from bench.run import RUNNER_MODES
 
     return h.beam_flags if h.args.runner_mode else RUNNER_MODES[GENERATION_RUNNER]
@@ -424,7 +426,7 @@ def bench_generation(h) -> dict:
         "lm_score_pipeline",
         h.py(
             "pipelines.score", "--input", str(texts), "--input_format", "lines", *model_flags,
-            "--output_dir", str(scored_dir), "--overwrite", "--allow_unblessed", *h.beam_flags,
+            "--output_dir", str(scored_dir), "--overwrite", "--allow_unblessed", *generation_beam_flags(h),
         ),
     )  # fmt: skip
     score_manifest = json.loads((scored_dir / "manifest.json").read_text())
