@@ -105,14 +105,14 @@ def read_lines(path: str) -> list[tuple[str, str]]:
     return rows
 
 
-def _load_signature(model_dir: str, name: str):
+def load_signature(model_dir: str, name: str):
     import tensorflow as tf
     import tensorflow_text  # noqa: F401 -- registers the tokenizer ops the exported graph uses
 
     return tf.saved_model.load(str(Path(model_dir) / EXPORT_DIR)).signatures[name]
 
 
-def _read_parquet_rows(folder: str, columns: list[str]) -> dict[str, dict]:
+def read_parquet_rows(folder: str, columns: list[str]) -> dict[str, dict]:
     """{id: row} of every Parquet file under `folder` (a pipeline's output dir or its data folder)."""
     import pyarrow.parquet as pq
 
@@ -127,7 +127,7 @@ def _read_parquet_rows(folder: str, columns: list[str]) -> dict[str, dict]:
     return rows
 
 
-def _write_parquet(path: str, columns: dict[str, list]) -> None:
+def write_parquet(path: str, columns: dict[str, list]) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -135,7 +135,7 @@ def _write_parquet(path: str, columns: dict[str, list]) -> None:
     pq.write_table(pa.table(columns), path)
 
 
-def _rows_by_id(columns: dict[str, list]) -> dict[str, dict]:
+def rows_by_id(columns: dict[str, list]) -> dict[str, dict]:
     return {values[0]: dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)}
 
 
@@ -224,7 +224,7 @@ def generate_loop(args: argparse.Namespace) -> dict:
     prompts = [text for _, text in rows]
     seeds = np.array([row_seed(args.seed, row_id) for row_id in ids], dtype=np.int64)
     load_started = time.perf_counter()
-    generate = _load_signature(args.model_dir, "generate")
+    generate = load_signature(args.model_dir, "generate")
     settings = {
         "max_new_tokens": tf.constant(args.max_new_tokens, tf.int32),
         "temperature": tf.constant(args.temperature, tf.float32),
@@ -259,7 +259,7 @@ def generate_loop(args: argparse.Namespace) -> dict:
         "seed": seeds.tolist(),
     }
     if args.output_parquet:
-        _write_parquet(args.output_parquet, columns)
+        write_parquet(args.output_parquet, columns)
     done_s = time.perf_counter() - STARTED  # the loop's work is done: what follows only checks it
     tokens = int(sum(outputs["num_tokens"]))
     result = {
@@ -281,8 +281,8 @@ def generate_loop(args: argparse.Namespace) -> dict:
         },
     }
     if args.compare_parquet:
-        loop_rows = _rows_by_id(columns)
-        pipeline_rows = _read_parquet_rows(
+        loop_rows = rows_by_id(columns)
+        pipeline_rows = read_parquet_rows(
             args.compare_parquet, ["prompt", "generated_text", "num_tokens", "log_prob", "seed"]
         )
         result["comparison"] = compare_generated(loop_rows, pipeline_rows)
@@ -300,7 +300,7 @@ def score_loop(args: argparse.Namespace) -> dict:
     ids = [row_id for row_id, _ in rows]
     texts = [text for _, text in rows]
     load_started = time.perf_counter()
-    log_likelihood = _load_signature(args.model_dir, "log_likelihood")
+    log_likelihood = load_signature(args.model_dir, "log_likelihood")
     log_likelihood(text=tf.constant(texts[: min(len(texts), 8)]))  # warm-up, not timed
     load_s = time.perf_counter() - load_started
     outputs: dict[str, list] = {key: [] for key in SCORE_OUTPUTS}
@@ -312,7 +312,7 @@ def score_loop(args: argparse.Namespace) -> dict:
     loop_s = time.perf_counter() - started
     columns = {"id": ids, **outputs}
     if args.output_parquet:
-        _write_parquet(args.output_parquet, columns)
+        write_parquet(args.output_parquet, columns)
     done_s = time.perf_counter() - STARTED  # the loop's work is done: what follows only checks it
     tokens = int(sum(outputs["num_tokens"]))
     result = {
@@ -326,8 +326,8 @@ def score_loop(args: argparse.Namespace) -> dict:
         "batch_size": args.batch_size,
     }
     if args.compare_parquet:
-        loop_rows = _rows_by_id(columns)
-        pipeline_rows = _read_parquet_rows(args.compare_parquet, ["nats_per_token", "num_tokens"])
+        loop_rows = rows_by_id(columns)
+        pipeline_rows = read_parquet_rows(args.compare_parquet, ["nats_per_token", "num_tokens"])
         result["comparison"] = compare_scored(loop_rows, pipeline_rows)
     result["process_s"] = round(time.perf_counter() - STARTED, 2)
     return result

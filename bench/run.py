@@ -12,6 +12,10 @@ Benchmarks (each figure is a ratio against a baseline measured in the same run):
    same batches from in-memory tensors (`bench.train_input`).
 3. score: documents/s of `pipelines.score` (RunInference -> Parquet) vs `bench.baselines
    score-loop` (the exported model on in-memory batches); wall time and peak memory at 1x/2x/4x.
+4. generation: prompts/s of `pipelines.generate` and texts/s of LM scoring vs bare loops
+   (`bench/generation.py`).
+5. translation: sentences/s of `pipelines.translate` (beam search -> Parquet) vs bare loops over
+   the exported `translate` signature, length-sorted and in file order (`bench/translation.py`).
 
 Every measured step is a separate command (listed in the report with its wall time,
 CPU time and peak memory of its whole process tree); see docs/performance.md.
@@ -81,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--only",
-        default="ingest,train_input,score,generation",  # generation: bench/generation.py
+        default="ingest,train_input,score,generation,translation",  # generation, translation: bench/*.py
         help="Comma-separated benchmarks to run (default: all).",
     )
     parser.add_argument(
@@ -613,13 +617,26 @@ def bench_generation(h: Harness) -> dict:
 # ---------------------------------------------------------------------- generation: END
 
 
+# ---------------------------------------------------------------------- translation (bench/translation.py)
+# Bulk translation, pipeline vs bare loops over the exported `translate` signature: Multi30k de->en and a
+# default-architecture model built in WORK_DIR/translation (kept for reuse), figures under
+# results["benchmarks"]["translation"].
+TRANSLATION = "translation"
+
+
+def bench_translation(h: Harness) -> dict:
+    from bench import translation  # here, not at the top: bench.translation imports figure() from this module
+
+    return translation.bench_translation(h)
+
+
 # ---------------------------------------------------------------------- main
 def run(argv: list[str] | None = None) -> dict:
     """Run the selected benchmarks; returns the results dict (also written as JSON and markdown)."""
     args = build_parser().parse_args(argv)
     h = Harness(args)
     only = {name.strip() for name in args.only.split(",") if name.strip()}
-    unknown = only - {"ingest", "train_input", "score", GENERATION}  # generation: bench/generation.py
+    unknown = only - {"ingest", "train_input", "score", GENERATION, TRANSLATION}
     if unknown:
         raise SystemExit(f"--only: unknown benchmarks {sorted(unknown)}")
     started = time.perf_counter()
@@ -678,6 +695,7 @@ def run(argv: list[str] | None = None) -> dict:
             h, subsets, sizes, train_scoring_model(h, dataset_dir if has_dataset() else ingest_dataset())
         ),
         GENERATION: lambda: bench_generation(h),  # generation: bench/generation.py
+        TRANSLATION: lambda: bench_translation(h),  # translation: bench/translation.py
     }
 
     def has_dataset() -> bool:

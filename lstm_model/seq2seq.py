@@ -12,8 +12,14 @@ target input ids [batch, T] int32 ([BOS], then the sentence's ids; teacher forci
        bahdanau: score(h_t, m_s) = v . tanh(W1 m_s + W2 h_t)     (additive)
      context c_t = sum_s a_ts m_s                                [batch, T, 2 * units]
   -> attentional state tanh(Wc [c_t; h_t]) -> Dropout           [batch, T, units]
-  -> Dense (target vocabulary)                                   logits [batch, T, target vocabulary]
-  loss: cross-entropy against the target ids then [EOS] (optionally label-smoothed), [PAD] positions masked.
+  -> output layer                                                logits [batch, T, target vocabulary]
+       tie_embeddings (default): (Dense to embedding_dim if it differs from units) . E_target^T + b,
+       the target embedding matrix reused; else a Dense layer of its own
+  loss: cross-entropy against the target ids then [EOS] (optionally label-smoothed), [PAD] positions masked;
+  with num_sampled, a sampled softmax in training (the target and num_sampled ids drawn log-uniformly).
+
+Tying matters here: with the same budget of 600 steps (1.3 epochs of Multi30k) the tied model reached a
+validation loss of 3.07 nats/token and greedy BLEU 18.0, the untied one 4.43 and 0.2 (README).
 
 Attention is computed after the decoder LSTM from its output (no "input feeding"), so the LSTM layers run
 over the whole target sequence in one call in training (the fused cuDNN kernel on a GPU; keras' defaults:
@@ -54,6 +60,8 @@ class TranslationConfig:
     attention: str = "luong"  # score function: "luong" (h_t . W m_s) or "bahdanau" (v . tanh(W1 m_s + W2 h_t))
     dropout: float = 0.3  # drop rate on embeddings, between LSTM layers and on the attentional state (0..1)
     label_smoothing: float = 0.1  # share of the target probability spread over the vocabulary in the loss (0..1)
+    tie_embeddings: bool = True  # output layer reuses the target embedding matrix (via a projection if widths differ)
+    num_sampled: int = 0  # training only: sampled softmax over this many target ids per step (0 = full softmax)
     # --- input
     max_source_length: int = 100  # source tokens kept (the first ones), training and serving alike; [EOS] follows
     max_target_length: int = 100  # target tokens kept in training (the first ones); [EOS] follows
@@ -110,6 +118,8 @@ class TranslationConfig:
             raise ValueError(f"attention must be one of {ATTENTION_TYPES}, got {self.attention!r}")
         if not 0.0 <= self.dropout < 1.0 or not 0.0 <= self.label_smoothing < 1.0:
             raise ValueError("dropout and label_smoothing must be in [0, 1)")
+        if not isinstance(self.num_sampled, int) or self.num_sampled < 0:
+            raise ValueError(f"num_sampled must be an integer >= 0, got {self.num_sampled!r}")
         if self.learning_rate <= 0 or self.clipnorm <= 0:
             raise ValueError("learning_rate and clipnorm must be > 0")
         if self.lr_schedule not in ("cosine", "constant"):
@@ -118,6 +128,23 @@ class TranslationConfig:
             raise ValueError("steps_per_epoch, early_stopping_patience and validation_bleu_sentences must be >= 0")
         if self.max_minutes < 0 or self.max_length_a < 0 or self.max_length_b < 1:
             raise ValueError("max_minutes and max_length_a must be >= 0, max_length_b >= 1")
+
+
+class TiedOutput(layers.Layer):
+    """[..., embedding_dim] -> logits [..., vocabulary]: x . E^T + b, E the target embedding matrix (shared)."""
+
+    def __init__(self, embedding: layers.Embedding, **kw):
+        super().__init__(**kw)
+        self.embedding = embedding
+
+    def build(self, input_shape):
+        self.bias = self.add_weight(shape=(self.embedding.input_dim,), initializer="zeros", name="bias")
+
+    def matrix(self) -> tf.Tensor:
+        return self.embedding.embeddings
+
+    def call(self, inputs):
+        return tf.tensordot(inputs, self.embedding.embeddings, axes=[[-1], [1]]) + self.bias
 
 
 class Seq2Seq(keras.Model):
@@ -153,7 +180,15 @@ class Seq2Seq(keras.Model):
             self.query = layers.Dense(units, use_bias=False, name="attention_query")
             self.score_vector = layers.Dense(1, use_bias=False, name="attention_score")
         self.combine = layers.Dense(units, activation="tanh", name="attentional_state")
-        self.output_layer = layers.Dense(target_vocabulary_size, name="output")
+        if config.tie_embeddings:
+            # logits = (attentional state, projected to the embedding width) . target embedding^T + bias
+            self.tie_projection = (
+                layers.Dense(config.embedding_dim, name="tie_projection") if config.embedding_dim != units else None
+            )
+            self.output_layer = TiedOutput(self.target_embedding, name="output")
+        else:
+            self.tie_projection = None
+            self.output_layer = layers.Dense(target_vocabulary_size, name="output")
 
     # ------------------------------------------------------------------ building blocks
     def encode(self, source: tf.Tensor, training=None) -> dict[str, Any]:
@@ -183,8 +218,19 @@ class Seq2Seq(keras.Model):
         context = tf.einsum("bts,bsd->btd", weights, encoded["memory"])
         return self.combine(tf.concat([context, hidden], axis=-1)), weights
 
-    def decode_sequence(self, target_in: tf.Tensor, encoded: dict[str, Any], training=None):
-        """Teacher forcing: target_in [batch, T] int32 -> (logits [batch, T, vocabulary], weights [batch, T, S])."""
+    def output_states(self, attentional: tf.Tensor, training=None) -> tf.Tensor:
+        """Attentional state [..., units] -> what the output layer multiplies [..., width] (dropout in training)."""
+        x = self.dropout(attentional, training=training)
+        return x if self.tie_projection is None else self.tie_projection(x)
+
+    def output_weights(self) -> tuple[tf.Tensor, tf.Tensor]:
+        """(matrix [vocabulary, width], bias [vocabulary]) of the output layer (for the sampled softmax)."""
+        if isinstance(self.output_layer, TiedOutput):
+            return self.output_layer.matrix(), self.output_layer.bias
+        return tf.transpose(self.output_layer.kernel), self.output_layer.bias
+
+    def decode_states(self, target_in: tf.Tensor, encoded: dict[str, Any], training=None):
+        """Teacher forcing: target_in [batch, T] int32 -> (output states [batch, T, width], weights [batch, T, S])."""
         x = self.dropout(self.target_embedding(target_in), training=training)
         mask = tf.not_equal(target_in, names.PAD_ID)
         for i, decoder in enumerate(self.decoders):
@@ -192,7 +238,12 @@ class Seq2Seq(keras.Model):
             if i + 1 < len(self.decoders):
                 x = self.dropout(x, training=training)
         attentional, weights = self.attend(x, encoded)
-        return self.output_layer(self.dropout(attentional, training=training)), weights
+        return self.output_states(attentional, training=training), weights
+
+    def decode_sequence(self, target_in: tf.Tensor, encoded: dict[str, Any], training=None):
+        """Teacher forcing: target_in [batch, T] int32 -> (logits [batch, T, vocabulary], weights [batch, T, S])."""
+        states, weights = self.decode_states(target_in, encoded, training=training)
+        return self.output_layer(states), weights
 
     def call(self, inputs, training=None):
         source, target_in = inputs
@@ -224,7 +275,7 @@ class Seq2Seq(keras.Model):
             x, (h, c) = decoder.cell(x, [h, c], training=False)
             new_lstm.append([h, c])
         attentional, _ = self.attend(x[:, tf.newaxis, :], state)
-        logits = tf.cast(self.output_layer(attentional[:, 0, :]), tf.float32)
+        logits = tf.cast(self.output_layer(self.output_states(attentional[:, 0, :], training=False)), tf.float32)
         # A row out of budget can only emit [EOS] (log-prob 0), so it stops right here.
         forced = tf.where(tf.range(self.target_vocabulary_size) == names.EOS_ID, 0.0, _MASKED)  # [vocabulary]
         logits = tf.where((state["remaining"] <= 0)[:, tf.newaxis], forced[tf.newaxis, :], logits)
@@ -248,6 +299,27 @@ def token_losses(logits: tf.Tensor, targets: tf.Tensor, label_smoothing: float =
         else (1.0 - label_smoothing) * nll - label_smoothing * tf.reduce_mean(log_probs, axis=-1)
     )
     return loss * real, nll * real, real
+
+
+def sampled_token_losses(model: Seq2Seq, source: tf.Tensor, target_in: tf.Tensor, targets: tf.Tensor, num_sampled: int):
+    """Training loss per token [batch, T] with a sampled softmax (Jean et al. 2015): each step scores the target
+    and `num_sampled` ids drawn log-uniformly (the vocabulary is sorted by frequency), not the whole vocabulary.
+
+    Returns (loss per token, real [batch, T]); [PAD] targets get 0. No label smoothing (it needs every logit).
+    """
+    states, _ = model.decode_states(target_in, model.encode(source, training=True), training=True)
+    matrix, bias = model.output_weights()
+    width = tf.shape(states)[-1]
+    per_token = tf.nn.sampled_softmax_loss(
+        weights=tf.cast(matrix, tf.float32),
+        biases=tf.cast(bias, tf.float32),
+        labels=tf.reshape(tf.cast(targets, tf.int64), [-1, 1]),
+        inputs=tf.reshape(tf.cast(states, tf.float32), [-1, width]),
+        num_sampled=num_sampled,
+        num_classes=model.target_vocabulary_size,
+    )
+    real = tf.cast(tf.not_equal(targets, names.PAD_ID), tf.float32)
+    return tf.reshape(per_token, tf.shape(targets)) * real, real
 
 
 def source_with_eos(ids: tf.RaggedTensor, max_source_length: int) -> tuple[tf.Tensor, tf.Tensor]:
@@ -334,7 +406,9 @@ def load_model_dir(model_dir: str) -> tuple[Seq2Seq, TranslationConfig]:
     from lstm_model import data
 
     path = Path(model_dir)
-    config = TranslationConfig.from_json(path / names.MODEL_CONFIG_FILE)
+    values = json.loads((path / names.MODEL_CONFIG_FILE).read_text())
+    # Models saved before tie_embeddings existed have a separate output matrix: rebuild them that way.
+    config = TranslationConfig.from_dict({"tie_embeddings": False, **values})
     source = data.read_vocabulary(str(path / names.SOURCE_VOCAB_FILE))
     target = data.read_vocabulary(str(path / names.TARGET_VOCAB_FILE))
     model = Seq2Seq(config, len(source), len(target)).build_all()

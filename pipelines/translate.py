@@ -51,6 +51,12 @@ GREEDY_SIGNATURE = names.TRANSLATE_SIGNATURE + "_greedy"
 SUITE = "translated_output"
 RAW_SUITE = "raw_text_rows"
 DEFAULT_MAX_SOURCE_CHARS = 1_000
+# Model calls per RunInference batch, a fixed size (Beam's BatchElements would otherwise shrink batches to
+# ~10 s of work, 2-3 calls of beam search). The batch is sorted by length before it is cut into calls, and
+# beam search runs each call until its longest budget (a * source tokens + b) is spent: the wider the
+# window, the closer the calls come to a globally sorted input. Measured in docs/performance.md
+# ("Translation"); 2,048 captions are ~0.2 MB of text.
+CALLS_PER_BATCH = 32
 
 
 class _ToTranslatedRow(beam.DoFn):
@@ -130,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--batch_size",
         type=int,
         default=64,
-        help="Sentences per model call; a RunInference batch holds up to 8 calls, sorted by length "
+        help=f"Sentences per model call; a RunInference batch holds up to {CALLS_PER_BATCH} calls, sorted by length "
         "(default: %(default)s).",
     )
     parser.add_argument(
@@ -222,9 +228,9 @@ def build_pipeline(pipeline: beam.Pipeline, args: argparse.Namespace, info: dict
                 "max_length_b": _typed(args.max_length_b, "int32"),
             },
             # A call decodes step by step until its longest sentence ends: calls of sentences of similar
-            # length (bucket_size) waste few steps, and full batches keep the calls few.
-            min_batch_size=args.batch_size,
-            max_batch_size=args.batch_size * 8,
+            # length (bucket_size) waste few steps; fixed batches of CALLS_PER_BATCH calls sort a wide window.
+            min_batch_size=args.batch_size * CALLS_PER_BATCH,
+            max_batch_size=args.batch_size * CALLS_PER_BATCH,
             bucket_size=args.batch_size,
             progress_name="translated",
             large_model=args.large_model,

@@ -69,9 +69,9 @@ def test_loops_use_no_project_code():
         bench_generation.generate_loop,
         bench_generation.score_loop,
         bench_generation.read_lines,
-        bench_generation._load_signature,
-        bench_generation._read_parquet_rows,
-        bench_generation._write_parquet,
+        bench_generation.load_signature,
+        bench_generation.read_parquet_rows,
+        bench_generation.write_parquet,
         bench_generation.compare_generated,
         bench_generation.compare_scored,
     )

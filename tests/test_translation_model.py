@@ -24,9 +24,11 @@ TINY_FLAGS = [
 ]  # fmt: skip
 
 
-def _tiny_model(attention: str = "luong", layers: int = 1) -> seq2seq.Seq2Seq:
+def _tiny_model(attention: str = "luong", layers: int = 1, tie: bool = False) -> seq2seq.Seq2Seq:
     keras.utils.set_random_seed(1)
-    config = seq2seq.TranslationConfig(embedding_dim=8, units=12, layers=layers, attention=attention, dropout=0.0)
+    config = seq2seq.TranslationConfig(
+        embedding_dim=8, units=12, layers=layers, attention=attention, dropout=0.0, tie_embeddings=tie
+    )
     model = seq2seq.Seq2Seq(config, 23, 29).build_all()
     # Spread the output bias so an untrained model's argmax differs from token to token.
     bias = model.output_layer.bias
@@ -38,9 +40,9 @@ SOURCE = tf.constant([[5, 6, 7, 8, 3], [9, 10, 3, 0, 0], [11, 3, 0, 0, 0]], tf.i
 SOURCE_TOKENS = tf.constant([4, 2, 1], tf.int32)
 
 
-@pytest.mark.parametrize("attention,layers", [("luong", 1), ("bahdanau", 2)])
-def test_decoder_at_step_t_never_sees_later_target_tokens(attention, layers):
-    model = _tiny_model(attention, layers)
+@pytest.mark.parametrize("attention,layers,tie", [("luong", 1, False), ("bahdanau", 2, False), ("luong", 1, True)])
+def test_decoder_at_step_t_never_sees_later_target_tokens(attention, layers, tie):
+    model = _tiny_model(attention, layers, tie)
     target = tf.constant([[2, 5, 6, 7, 8, 9], [2, 10, 11, 12, 13, 14], [2, 4, 4, 4, 4, 4]], tf.int32)
     logits = model([SOURCE, target], training=False).numpy()
     for t in (1, 4):
@@ -53,6 +55,34 @@ def test_decoder_at_step_t_never_sees_later_target_tokens(attention, layers):
     for t in range(6):
         step_logits, state = model.step(target[:, t], state)
         np.testing.assert_allclose(step_logits.numpy(), logits[:, t], atol=1e-4)
+
+
+def test_tied_output_shares_the_target_embedding_and_the_sampled_loss_trains_it():
+    model = seq2seq.compile_model(_tiny_model(tie=True))
+    names_ = [v.path for v in model.trainable_variables]
+    assert not any(n.endswith("output/kernel") for n in names_)  # no separate output matrix
+    assert any("tie_projection" in n for n in names_)  # embedding width 8 != 12 units: projected
+    matrix, bias = model.output_weights()
+    assert matrix.shape == (29, 8) and bias.shape == (29,)
+    target_in = tf.constant([[2, 5, 6, 7, 8], [2, 9, 10, 0, 0], [2, 11, 0, 0, 0]], tf.int32)
+    target_out = tf.constant([[5, 6, 7, 8, 3], [9, 10, 3, 0, 0], [11, 3, 0, 0, 0]], tf.int32)
+
+    def full_nll():
+        _, nll, real = seq2seq.token_losses(model([SOURCE, target_in], training=False), target_out)
+        return float(tf.reduce_sum(nll) / tf.reduce_sum(real))
+
+    before = full_nll()
+    embedding = model.target_embedding.embeddings
+    start = embedding.numpy().copy()
+    for _ in range(30):
+        with tf.GradientTape() as tape:
+            loss, real = seq2seq.sampled_token_losses(model, SOURCE, target_in, target_out, num_sampled=5)
+            mean = tf.reduce_sum(loss) / tf.reduce_sum(real)
+        assert np.isfinite(mean.numpy()) and (loss.numpy()[real.numpy() == 0] == 0).all()
+        gradients = tape.gradient(mean, model.trainable_variables)
+        model.optimizer.apply_gradients(zip(gradients, model.trainable_variables, strict=True))
+    assert full_nll() < before - 0.5  # the sampled loss lowers the exact (full softmax) NLL
+    assert np.abs(embedding.numpy() - start).max() > 0  # through the shared matrix
 
 
 @pytest.mark.parametrize("attention", seq2seq.ATTENTION_TYPES)

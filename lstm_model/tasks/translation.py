@@ -112,8 +112,12 @@ class _Functions:
         @tf.function(input_signature=[ids, ids, ids], autograph=False)
         def train_step(source, target_in, target_out):
             with tf.GradientTape() as tape:
-                logits = model([source, target_in], training=True)
-                loss, nll, real = seq2seq.token_losses(logits, target_out, smoothing)
+                if config.num_sampled:  # the sampled loss stands in for the NLL in the training log
+                    loss, real = seq2seq.sampled_token_losses(model, source, target_in, target_out, config.num_sampled)
+                    nll = loss
+                else:
+                    logits = model([source, target_in], training=True)
+                    loss, nll, real = seq2seq.token_losses(logits, target_out, smoothing)
                 mean = tf.reduce_sum(loss) / tf.maximum(tf.reduce_sum(real), 1.0)
             gradients = tape.gradient(mean, model.trainable_variables)
             optimizer.apply_gradients(zip(gradients, model.trainable_variables, strict=True))
@@ -233,6 +237,8 @@ def train(dataset_dir: str, model_dir: str, config, args: argparse.Namespace) ->
         model.count_params(),
         [d.device_type for d in tf.config.list_logical_devices()],
     )
+    if config.num_sampled and config.label_smoothing:
+        LOGGER.info("sampled softmax (num_sampled %d): label smoothing is not applied in training", config.num_sampled)
     budget = config.max_minutes * 60.0
     started = time.monotonic() - state["seconds"]
     stopped_by = "epochs"
@@ -294,7 +300,8 @@ def train(dataset_dir: str, model_dir: str, config, args: argparse.Namespace) ->
         state["seconds"] = seconds
         training.save_checkpoint(checkpoints, model, state, best=improved)
         print(
-            f"epoch {entry['epoch']}: train loss {entry['loss']:.4f}, validation loss {entry['val_loss']:.4f}, "
+            f"epoch {entry['epoch']}: train loss{' (sampled softmax)' if config.num_sampled else ''} "
+            f"{entry['loss']:.4f}, validation loss {entry['val_loss']:.4f}, "
             f"validation BLEU {entry['val_bleu']:.2f} (greedy, {scores['sentences']} sentences), "
             f"{entry['minutes']:.1f} min{' *' if improved else ''}",
             flush=True,
