@@ -16,13 +16,13 @@ import pytest
 
 from bench import generation as bench_generation
 from pipelines import generate, ingest, score
+from tests.loop_imports import assert_imports_only
 
 SHAKESPEARE = bench_generation.SHAKESPEARE
 TINY_LM_FLAGS = [
     "--embedding_dim", "16", "--lstm_units", "32", "--num_layers", "1", "--epochs", "1", "--steps_per_epoch", "8",
     "--batch_size", "8", "--sequence_length", "32", "--validation_tokens", "1000", "--verbose", "0",
 ]  # fmt: skip
-LOOP_MODULES = {"tensorflow", "tensorflow_text", "numpy", "pyarrow"}
 
 
 @pytest.fixture(scope="module")
@@ -75,12 +75,7 @@ def test_loops_use_no_project_code():
         bench_generation.compare_generated,
         bench_generation.compare_scored,
     )
-    for function in loop_functions:
-        for node in ast.walk(ast.parse(inspect.getsource(function))):
-            if isinstance(node, ast.Import):
-                assert {a.name.split(".")[0] for a in node.names} <= LOOP_MODULES, function.__name__
-            elif isinstance(node, ast.ImportFrom):
-                assert (node.module or "").split(".")[0] in LOOP_MODULES, function.__name__
+    assert_imports_only(loop_functions)
 
 
 def test_comparison_reports_where_texts_differ():

@@ -15,8 +15,7 @@ import pytest
 
 from bench import generation as bench_generation
 from bench import translation as bench_translation
-
-LOOP_MODULES = {"tensorflow", "tensorflow_text", "numpy", "pyarrow"}
+from tests.loop_imports import assert_imports_only
 
 
 def test_loop_uses_no_project_code():
@@ -36,12 +35,7 @@ def test_loop_uses_no_project_code():
         bench_generation.write_parquet,
         bench_generation.rows_by_id,
     )
-    for function in (bench_translation.translate_loop, bench_translation.compare_translated, *helpers):
-        for node in ast.walk(ast.parse(inspect.getsource(function))):
-            if isinstance(node, ast.Import):
-                assert {a.name.split(".")[0] for a in node.names} <= LOOP_MODULES, function.__name__
-            elif isinstance(node, ast.ImportFrom):
-                assert (node.module or "").split(".")[0] in LOOP_MODULES, function.__name__
+    assert_imports_only((bench_translation.translate_loop, bench_translation.compare_translated, *helpers))
 
 
 def test_comparison_names_the_rows_that_differ():
