@@ -50,6 +50,7 @@ class LoadedSignature:
         from lstm_model.export import load_exported
 
         self._loaded = load_exported(export_dir)
+        common.exit_fast_in_sdk_worker()
         self._function = self._loaded.signatures[signature]
         self._dtypes = {name: spec.dtype for name, spec in self._function.structured_input_signature[1].items()}
 

@@ -69,6 +69,7 @@ _NON_ESCAPE_SURROGATE = re.compile("[\ud800-\udc7f\udd00-\udfff]")
 _LINE_END = re.compile(b"\r\n|\r|\n")
 _UTF8_BOM = codecs.BOM_UTF8
 _CHUNK_BYTES = 1 << 20
+FILES_PER_CHUNK = 200  # files per element between listing and reading (a Reshuffle element each)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -175,7 +176,7 @@ def resolve_input_pattern(input_path: str, input_format: str) -> str:
     path = input_path.rstrip("/")
     if input_format == "aclimdb":
         pattern = f"{path}/*/*/*"
-        if not FileSystems.match([pattern])[0].metadata_list:
+        if not FileSystems.match([pattern], limits=[1])[0].metadata_list:
             raise UserError(
                 f"no aclImdb layout under {input_path}: expected files like "
                 f"{path}/train/pos/0_9.txt (is the path right, and extracted?)"
@@ -190,7 +191,7 @@ def resolve_input_pattern(input_path: str, input_format: str) -> str:
         pattern = f"{path}/*"
     else:
         pattern = path
-    if not FileSystems.match([pattern])[0].metadata_list:
+    if not FileSystems.match([pattern], limits=[1])[0].metadata_list:
         what = "the pattern" if is_glob else "the path"
         raise UserError(f"--input {input_path}: {what} matches no file")
     return pattern
@@ -307,6 +308,13 @@ class _HashingReader(io.RawIOBase):
         self.digest.update(data)
         self.size += n
         return n
+
+    def readall(self) -> bytes:
+        # One read of the rest of the file (RawIOBase's default loops over 8 KiB readinto calls).
+        data = self._handle.read()
+        self.digest.update(data)
+        self.size += len(data)
+        return data
 
     def drain(self) -> None:
         """Hash the rest of the file, so inputs.tsv is right when a reader stops early."""
@@ -715,19 +723,45 @@ def list_inputs(pattern: str) -> Iterator[Any]:
         return
     import glob
     import os
+    import stat
 
     from apache_beam.io.filesystem import FileMetadata
 
     for path in sorted(glob.glob(pattern)):
         where = {"id": path, "source": path}
-        if os.path.isdir(path):
+        try:
+            mode_size = os.stat(path)  # one stat per path (follows symlinks): 100k files list in ~1 s
+        except OSError as error:
+            if os.path.islink(path):
+                yield quarantine(where, _STAGE, reasons.UNREADABLE_INPUT, f"broken symlink to {os.readlink(path)}")
+            else:
+                yield quarantine(where, _STAGE, reasons.UNREADABLE_INPUT, f"cannot stat: {error}")
+            continue
+        if stat.S_ISDIR(mode_size.st_mode):
             yield quarantine(where, _STAGE, reasons.UNREADABLE_INPUT, "a directory where a file was expected")
-        elif os.path.islink(path) and not os.path.exists(path):
-            yield quarantine(where, _STAGE, reasons.UNREADABLE_INPUT, f"broken symlink to {os.readlink(path)}")
-        elif not os.path.isfile(path):
+        elif not stat.S_ISREG(mode_size.st_mode):
             yield quarantine(where, _STAGE, reasons.UNREADABLE_INPUT, "not a regular file")
         else:
-            yield FileMetadata(path, os.path.getsize(path))
+            yield FileMetadata(path, mode_size.st_size)
+
+
+def list_input_chunks(pattern: str, files_per_chunk: int = FILES_PER_CHUNK) -> Iterator[Any]:
+    """`list_inputs` with the files in lists of up to `files_per_chunk` (quarantine records one by one).
+
+    The reading step spreads chunks, not single files, over the workers: one Reshuffle element per
+    chunk instead of per file, so the runner neither encodes nor holds 100k file names.
+    """
+    chunk: list = []
+    for entry in list_inputs(pattern):
+        if isinstance(entry, dict):
+            yield entry
+            continue
+        chunk.append(entry)
+        if len(chunk) == files_per_chunk:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def _route_listing(entry):
@@ -767,13 +801,14 @@ class ReadRawRecords(beam.PTransform):
         listing = (
             pbegin
             | "MatchFiles" >> beam.Create([self.pattern])
-            | "Expand" >> beam.FlatMap(list_inputs)
+            | "Expand" >> beam.FlatMap(list_input_chunks)
             | "RouteNonFiles" >> beam.FlatMap(_route_listing).with_outputs(QUARANTINE_TAG, main="files")
         )
         outputs = (
             listing.files
-            # Reshuffle so files spread over workers instead of staying in one bundle.
+            # Reshuffle so chunks of files spread over workers instead of staying in one bundle.
             | "SpreadFiles" >> beam.Reshuffle()
+            | "OneFileEach" >> beam.FlatMap(lambda chunk: chunk)
             | "ReadFiles"
             >> beam.ParDo(
                 ReadFileRecords(

@@ -13,13 +13,14 @@ import collections
 import logging
 import re
 import time
+import zlib
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from pipelines import spill
+from pipelines import common, spill
 from pipelines.common import QUARANTINE_TAG, quarantine, stable_fraction, text_fingerprint
 from schemas import names, reasons
 from textprep import vocabulary
@@ -252,6 +253,9 @@ class _CleanBatchDoFn(beam.DoFn):
         self.cleaned = Metrics.counter("clean", "records")
 
     def setup(self):
+        from textprep import preprocessing  # noqa: F401 -- TensorFlow, before the exit hook below
+
+        common.exit_fast_in_sdk_worker()
         self.progress = ProgressLog("clean")
 
     def process(self, batch: list[dict[str, Any]]):
@@ -347,6 +351,23 @@ def keep_first_of_text(item):
         yield duplicate[:2], (reason, f"same cleaned text as {kept[0]}")
 
 
+DEDUPE_BUCKETS = 256  # hash buckets the dedupe keys travel in
+
+
+def _bucket(data: bytes) -> int:
+    return zlib.crc32(data) % DEDUPE_BUCKETS  # stable across processes, unlike hash()
+
+
+def _each_group(item, field: int, decide):
+    """(bucket, [key]) -> what `decide` yields for each (key[field], [keys sharing it]), in key order."""
+    _, keys = item
+    groups: dict[str, list] = {}
+    for key in keys:
+        groups.setdefault(key[field], []).append(key)
+    for value in sorted(groups):
+        yield from decide((value, groups[value]))
+
+
 class DropDoFn(beam.DoFn):
     """TextRecord -> itself, or tagged ``quarantine`` if the decisions drop it."""
 
@@ -381,18 +402,23 @@ class DropDuplicates(beam.PTransform):
         self.spill_prefix = spill_prefix
 
     def expand(self, records):
+        # Keys travel in lists per hash bucket (a combiner lifted into the workers), not one by one:
+        # each bucket holds every key of its ids (then of its digests), so the decisions are the same
+        # as grouping by id and by digest, and the runner moves ~2 x 256 lists per bundle instead of
+        # 2 x 100k keys.
         by_id = (
             records
             | "DedupeKey" >> beam.Map(dedupe_key)
-            | "KeyById" >> beam.Map(lambda key: (key[0], key))
-            | "GroupById" >> beam.GroupByKey()
-            | "OnePerId" >> beam.FlatMap(keep_first_of_id).with_outputs("drops", main="kept")
+            | "KeyById" >> beam.Map(lambda key: (_bucket(key[0].encode("utf-8", "surrogatepass")), key))
+            | "GroupById" >> beam.CombinePerKey(beam.combiners.ToListCombineFn())
+            | "OnePerId"
+            >> beam.FlatMap(lambda item: _each_group(item, 0, keep_first_of_id)).with_outputs("drops", main="kept")
         )
         text_drops = (
             by_id.kept
-            | "KeyByText" >> beam.Map(lambda key: (key[3], key))
-            | "GroupByText" >> beam.GroupByKey()
-            | "OnePerText" >> beam.FlatMap(keep_first_of_text)
+            | "KeyByText" >> beam.Map(lambda key: (_bucket(key[3].encode("ascii")), key))
+            | "GroupByText" >> beam.CombinePerKey(beam.combiners.ToListCombineFn())
+            | "OnePerText" >> beam.FlatMap(lambda item: _each_group(item, 3, keep_first_of_text))
         )
         drops = (by_id.drops, text_drops) | "AllDrops" >> beam.Flatten()
         decided = (
@@ -507,6 +533,9 @@ class _ToIdsDoFn(beam.DoFn):
         self._vocab_key = None
 
     def setup(self):
+        from textprep import preprocessing  # noqa: F401 -- TensorFlow, before the exit hook below
+
+        common.exit_fast_in_sdk_worker()
         self.progress = ProgressLog("token ids")
 
     def process(self, batch: list[dict[str, Any]], vocabulary: list[tuple[str, int]]):

@@ -96,6 +96,7 @@ class _GX:
         asset = self.context.data_sources.add_pandas("pipeline").add_dataframe_asset(name=suite_name)
         self.batch_definition = asset.add_batch_definition_whole_dataframe("batch")
         self.suite = _gx_suite(suite_name, expectations)
+        common.exit_fast_in_sdk_worker()
 
     def validate(self, frame) -> list[dict[str, Any]]:
         batch = self.batch_definition.get_batch(batch_parameters={"dataframe": frame})

@@ -205,3 +205,25 @@ def test_text_format_input_paths(tmp_path):
     assert sources.resolve_input_pattern(str(tmp_path / "*.txt"), "text") == str(tmp_path / "*.txt")
     with pytest.raises(UserError, match="matches no file"):
         sources.resolve_input_pattern(str(tmp_path / "*.rst"), "text")
+
+
+def test_listing_travels_in_chunks_and_quarantines_one_by_one(tmp_path):
+    for name in ("a", "b", "c", "d", "e"):
+        (tmp_path / f"{name}.txt").write_text(name)
+    (tmp_path / "sub.txt").mkdir()  # a directory matching the pattern
+    chunks = list(sources.list_input_chunks(str(tmp_path / "*.txt"), files_per_chunk=2))
+    files = [[m.path.rsplit("/", 1)[-1] for m in chunk] for chunk in chunks if isinstance(chunk, list)]
+    assert files == [["a.txt", "b.txt"], ["c.txt", "d.txt"], ["e.txt"]]
+    (directory,) = [entry for entry in chunks if isinstance(entry, dict)]
+    assert directory["reason"] == reasons.UNREADABLE_INPUT and "directory" in directory["detail"]
+    assert [m.size_in_bytes for chunk in chunks if isinstance(chunk, list) for m in chunk] == [1] * 5
+
+
+def test_hashing_reader_reads_a_whole_file_at_once(tmp_path):
+    import hashlib
+    import io
+
+    data = bytes(range(256)) * 1000
+    reader = sources._HashingReader(io.BytesIO(data))
+    assert reader.read() == data
+    assert (reader.digest.hexdigest(), reader.size) == (hashlib.sha256(data).hexdigest(), len(data))
