@@ -172,6 +172,7 @@ def run_pipeline(
     from schemas import names
 
     started, started_at = time.monotonic(), time.time()
+    common.memoize_dofn_specs()
     in_pipeline = manifest_in_pipeline(args, beam_args)
     with beam.Pipeline(options=options) as pipeline:
         summary = build(pipeline)

@@ -383,7 +383,7 @@ class ReadFileRecords(beam.DoFn):
                 detected = ("utf-8", 0.0)
             self._use_encoding(detected[0])
         try:
-            handle = FileSystems.open(path, compression_type=CompressionTypes.AUTO)
+            handle = open_input(path)
         except Exception as error:  # noqa: BLE001 -- any I/O failure is one quarantined input
             self.unreadable.inc()
             yield beam.pvalue.TaggedOutput(
@@ -709,6 +709,17 @@ class ReadFileRecords(beam.DoFn):
                 number += 1
                 # Arrow strings are valid UTF-8; binary columns arrive as bytes.
                 yield self._row_record(path, number, row, byte_escapes=False)
+
+
+def open_input(path: str):
+    """A binary read handle on an input file, decompressed by its suffix (CompressionTypes.AUTO).
+
+    A plain local file is opened directly: FileSystems.open resolves the scheme and wraps the handle
+    on every call, ~40 µs a file, which is a third of reading a 100k-file corpus.
+    """
+    if "://" not in path and not path.lower().endswith(_COMPRESSED):
+        return open(path, "rb")  # noqa: SIM115 -- the caller closes it
+    return FileSystems.open(path, compression_type=CompressionTypes.AUTO)
 
 
 def list_inputs(pattern: str) -> Iterator[Any]:
