@@ -9,24 +9,112 @@ expectations (a UserError with one line if either fails).
 
 from __future__ import annotations
 
+import contextlib
+import heapq
+import json
+import uuid
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import apache_beam as beam
+from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.transforms.window import GlobalWindows
 
-from pipelines import common, validation
+from pipelines import common, spill, validation
 from schemas import names
 from schemas.cli import UserError
 
 RUN_SUMMARY_FILE = "_run_summary.json"
 
 
-def write_inputs(inputs: list[tuple], path: str) -> tuple[str, int]:
-    """Writes inputs.tsv (``path<TAB>sha256<TAB>bytes``, plus ``<TAB>encoding<TAB>confidence`` when the
-    encoding was detected per file, sorted); returns (path, number of files)."""
+# Rows of inputs.tsv a worker sorts in memory before writing them to a part file; parts merged per round.
+ROWS_PER_PART = 50_000
+PARTS_PER_MERGE = 128
+
+
+def _format_input_row(row: tuple) -> str:
+    return "\t".join(str(v) for v in row) + "\n"
+
+
+class _InputPartsDoFn(beam.DoFn):
+    """(path, sha256, bytes[, encoding, confidence]) -> (part file, rows) per sorted part file written.
+
+    A part holds one JSON list per line, sorted as tuples: `merge_input_parts` merges the parts
+    into inputs.tsv without holding the rows, so neither the runner nor a worker needs memory
+    that grows with the number of input files.
+    """
+
+    def __init__(self, parts_dir: str, rows_per_part: int | None = None):
+        self.parts_dir = parts_dir
+        self.rows_per_part = rows_per_part or ROWS_PER_PART
+
+    def start_bundle(self):
+        self.rows: list[tuple] = []
+
+    def process(self, row):
+        self.rows.append(tuple(row))
+        if len(self.rows) >= self.rows_per_part:
+            yield self._write()
+
+    def finish_bundle(self):
+        if self.rows:
+            yield GlobalWindows.windowed_value(self._write())
+
+    def _write(self) -> tuple[str, int]:
+        rows, self.rows = sorted(self.rows), []
+        # A fresh name per part: a retried bundle writes new parts, and only committed outputs are merged.
+        path = FileSystems.join(self.parts_dir, f"{uuid.uuid4().hex}.jsonl")
+        _write_part(path, rows)
+        return path, len(rows)
+
+
+def _write_part(path: str, rows: Iterable[tuple]) -> None:
+    with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+        handle.write("".join(json.dumps(list(row)) + "\n" for row in rows).encode("utf-8"))
+
+
+def _part_rows(handle) -> Iterator[tuple]:
+    for line in handle:
+        yield tuple(json.loads(line))
+
+
+def _merged(paths: list[str]) -> Iterator[tuple]:
+    """The rows of sorted part files, in order, streamed (one open file and one row per part)."""
+    with contextlib.ExitStack() as stack:
+        handles = [
+            stack.enter_context(FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED))
+            for path in paths
+        ]
+        yield from heapq.merge(*(_part_rows(handle) for handle in handles))
+
+
+def merge_input_parts(parts: list[tuple[str, int]], path: str, parts_dir: str) -> tuple[str, int]:
+    """Sorted part files -> inputs.tsv at `path`; deletes the parts. Returns (path, number of files).
+
+    inputs.tsv: one input file per line, ``path<TAB>sha256<TAB>bytes``, plus ``<TAB>encoding<TAB>confidence``
+    when the encoding was detected per file, sorted by those fields. More than PARTS_PER_MERGE parts are merged in rounds.
+    """
+    paths = sorted(part for part, _ in parts)
+    written = list(paths)
+    while len(paths) > PARTS_PER_MERGE:
+        rounds = []
+        for start in range(0, len(paths), PARTS_PER_MERGE):
+            merged = FileSystems.join(parts_dir, f"{uuid.uuid4().hex}.jsonl")
+            _write_part(merged, _merged(paths[start : start + PARTS_PER_MERGE]))
+            rounds.append(merged)
+        written += rounds
+        paths = rounds
+    count = 0
     with FileSystems.create(path) as handle:
-        handle.write("".join("\t".join(str(v) for v in row) + "\n" for row in sorted(inputs)).encode("utf-8"))
-    return path, len(inputs)
+        for row in _merged(paths):
+            handle.write(_format_input_row(row).encode("utf-8"))
+            count += 1
+    if written:
+        FileSystems.delete(written)
+    if FileSystems.exists(parts_dir):
+        FileSystems.delete([parts_dir])
+    return path, count
 
 
 def read_input_encodings(output_dir: str) -> dict[str, dict[str, Any]]:
@@ -37,14 +125,26 @@ def read_input_encodings(output_dir: str) -> dict[str, dict[str, Any]]:
 
 
 class WriteInputList(beam.PTransform):
-    """(path, sha256, bytes) per input file -> one (inputs.tsv path, number of files)."""
+    """(path, sha256, bytes) per input file -> one (inputs.tsv path, number of files).
+
+    The rows go through sorted part files under ``OUT/inputs-spill-*/`` and are merged into
+    inputs.tsv (`merge_input_parts`): only the parts' names cross stages, so memory does not grow
+    with the number of input files.
+    """
 
     def __init__(self, output_dir: str):
         super().__init__()
         self.path = common.join(output_dir, names.INPUTS_FILE)
+        self.parts_prefix = common.join(output_dir, "inputs")
 
     def expand(self, inputs):
-        return inputs | "InputList" >> beam.combiners.ToList() | "WriteInputs" >> beam.Map(write_inputs, self.path)
+        parts_dir = spill.new_spill_dir(self.parts_prefix)
+        return (
+            inputs
+            | "WriteParts" >> beam.ParDo(_InputPartsDoFn(parts_dir))
+            | "ListParts" >> beam.combiners.ToList()
+            | "MergeParts" >> beam.Map(merge_input_parts, self.path, parts_dir)
+        )
 
 
 class WriteRunSummary(beam.PTransform):
@@ -82,12 +182,17 @@ def collect_written(pipeline_label: str, written: list) -> Any:
 
 
 def records_in(read) -> Any:
-    """A reader's outputs -> one count of every record read (accepted or rejected by the reader)."""
-    return (
-        (read["records"], read[common.QUARANTINE_TAG])
-        | "AllRead" >> beam.Flatten()
-        | "CountIn" >> beam.combiners.Count.Globally()
-    )
+    """A reader's outputs -> one count of every record read (accepted or rejected by the reader).
+
+    Each output is counted where it is produced (Count's partial sums run in the reading stage) and
+    only the two numbers are added: a Flatten of the outputs first would make Beam's local runner
+    hold every record read in its own memory until a separate counting stage ran.
+    """
+    counts = [
+        read[tag] | f"CountIn{name}" >> beam.combiners.Count.Globally()
+        for name, tag in (("Records", "records"), ("Rejected", common.QUARANTINE_TAG))
+    ]
+    return tuple(counts) | "BothCounts" >> beam.Flatten() | "CountIn" >> beam.CombineGlobally(sum)
 
 
 def read_summary(output_dir: str) -> dict[str, Any]:

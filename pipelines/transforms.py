@@ -13,7 +13,6 @@ import collections
 import logging
 import re
 import time
-import zlib
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -21,7 +20,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from pipelines import common, spill
-from pipelines.common import QUARANTINE_TAG, quarantine, stable_fraction, text_fingerprint
+from pipelines.common import QUARANTINE_TAG, quarantine, stable_bucket, stable_fraction, text_fingerprint
 from schemas import names, reasons
 from textprep import vocabulary
 from textprep.spec import TextSpec, as_spec
@@ -354,10 +353,6 @@ def keep_first_of_text(item):
 DEDUPE_BUCKETS = 256  # hash buckets the dedupe keys travel in
 
 
-def _bucket(data: bytes) -> int:
-    return zlib.crc32(data) % DEDUPE_BUCKETS  # stable across processes, unlike hash()
-
-
 def _each_group(item, field: int, decide):
     """(bucket, [key]) -> what `decide` yields for each (key[field], [keys sharing it]), in key order."""
     _, keys = item
@@ -409,14 +404,14 @@ class DropDuplicates(beam.PTransform):
         by_id = (
             records
             | "DedupeKey" >> beam.Map(dedupe_key)
-            | "KeyById" >> beam.Map(lambda key: (_bucket(key[0].encode("utf-8", "surrogatepass")), key))
+            | "KeyById" >> beam.Map(lambda key: (stable_bucket(key[0], DEDUPE_BUCKETS), key))
             | "GroupById" >> beam.CombinePerKey(beam.combiners.ToListCombineFn())
             | "OnePerId"
             >> beam.FlatMap(lambda item: _each_group(item, 0, keep_first_of_id)).with_outputs("drops", main="kept")
         )
         text_drops = (
             by_id.kept
-            | "KeyByText" >> beam.Map(lambda key: (_bucket(key[3].encode("ascii")), key))
+            | "KeyByText" >> beam.Map(lambda key: (stable_bucket(key[3], DEDUPE_BUCKETS), key))
             | "GroupByText" >> beam.CombinePerKey(beam.combiners.ToListCombineFn())
             | "OnePerText" >> beam.FlatMap(lambda item: _each_group(item, 3, keep_first_of_text))
         )

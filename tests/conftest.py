@@ -37,9 +37,15 @@ def mini_dir() -> Path:
 def mini_dataset(tmp_path_factory, mini_dir) -> tuple[Path, dict]:
     """The IMDB slice ingested once per session: (dataset_dir, manifest)."""
     from pipelines import ingest
+    from tests import runner_buffers
 
     out = tmp_path_factory.mktemp("dataset")
-    manifest = ingest.run(["--input", str(mini_dir), "--output_dir", str(out), "--overwrite", "--vocab_size", "8000"])
+    # The runner's buffers are measured on this run (test_end_to_end checks that records never wait in them).
+    with runner_buffers.held_bytes() as held:
+        manifest = ingest.run(
+            ["--input", str(mini_dir), "--output_dir", str(out), "--overwrite", "--vocab_size", "8000"]
+        )
+    runner_buffers.PEAKS["mini_ingest"] = held["peak"]
     return out, manifest
 
 
