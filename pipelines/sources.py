@@ -757,22 +757,32 @@ def list_inputs(pattern: str) -> Iterator[Any]:
 
 
 def list_input_chunks(pattern: str, files_per_chunk: int = FILES_PER_CHUNK) -> Iterator[Any]:
-    """`list_inputs` with the files in lists of up to `files_per_chunk` (quarantine records one by one).
+    """`list_inputs` with the files in chunks of up to `files_per_chunk` (quarantine records one by one).
 
     The reading step spreads chunks, not single files, over the workers: one Reshuffle element per
-    chunk instead of per file, so the runner neither encodes nor holds 100k file names.
+    chunk instead of per file. A chunk is one JSON string, ``[[path, bytes], ...]`` (`files_of_chunk`
+    reads it back): the local runner holds what a Reshuffle moves, and one string per chunk takes
+    6 MB for aclImdb's 100k files where lists of FileMetadata took ~50 MB of decoded objects.
     """
     chunk: list = []
     for entry in list_inputs(pattern):
         if isinstance(entry, dict):
             yield entry
             continue
-        chunk.append(entry)
+        chunk.append([entry.path, entry.size_in_bytes])
         if len(chunk) == files_per_chunk:
-            yield chunk
+            yield json.dumps(chunk)
             chunk = []
     if chunk:
-        yield chunk
+        yield json.dumps(chunk)
+
+
+def files_of_chunk(chunk: str) -> Iterator[Any]:
+    """A chunk of `list_input_chunks` -> its FileMetadata, in order."""
+    from apache_beam.io.filesystem import FileMetadata
+
+    for path, size in json.loads(chunk):
+        yield FileMetadata(path, size)
 
 
 def _route_listing(entry):
@@ -819,7 +829,7 @@ class ReadRawRecords(beam.PTransform):
             listing.files
             # Reshuffle so chunks of files spread over workers instead of staying in one bundle.
             | "SpreadFiles" >> beam.Reshuffle()
-            | "OneFileEach" >> beam.FlatMap(lambda chunk: chunk)
+            | "OneFileEach" >> beam.FlatMap(files_of_chunk)
             | "ReadFiles"
             >> beam.ParDo(
                 ReadFileRecords(

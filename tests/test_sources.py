@@ -212,11 +212,23 @@ def test_listing_travels_in_chunks_and_quarantines_one_by_one(tmp_path):
         (tmp_path / f"{name}.txt").write_text(name)
     (tmp_path / "sub.txt").mkdir()  # a directory matching the pattern
     chunks = list(sources.list_input_chunks(str(tmp_path / "*.txt"), files_per_chunk=2))
-    files = [[m.path.rsplit("/", 1)[-1] for m in chunk] for chunk in chunks if isinstance(chunk, list)]
-    assert files == [["a.txt", "b.txt"], ["c.txt", "d.txt"], ["e.txt"]]
+    files = [list(sources.files_of_chunk(chunk)) for chunk in chunks if isinstance(chunk, str)]
+    assert [[m.path.rsplit("/", 1)[-1] for m in chunk] for chunk in files] == [
+        ["a.txt", "b.txt"],
+        ["c.txt", "d.txt"],
+        ["e.txt"],
+    ]
     (directory,) = [entry for entry in chunks if isinstance(entry, dict)]
     assert directory["reason"] == reasons.UNREADABLE_INPUT and "directory" in directory["detail"]
-    assert [m.size_in_bytes for chunk in chunks if isinstance(chunk, list) for m in chunk] == [1] * 5
+    assert [m.size_in_bytes for chunk in files for m in chunk] == [1] * 5
+
+
+def test_a_chunk_keeps_file_names_with_undecodable_bytes_and_line_breaks(tmp_path):
+    names_on_disk = ["line\nbreak.txt", "tab\there.txt", "caf\udce9.txt"]  # \udce9: byte 0xE9 kept by surrogateescape
+    for name in names_on_disk:
+        (tmp_path / name).write_text("x")
+    (chunk,) = sources.list_input_chunks(str(tmp_path / "*.txt"))
+    assert sorted(m.path for m in sources.files_of_chunk(chunk)) == sorted(str(tmp_path / n) for n in names_on_disk)
 
 
 def test_hashing_reader_reads_a_whole_file_at_once(tmp_path):
