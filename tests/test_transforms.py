@@ -190,3 +190,23 @@ def test_dataset_stats():
             },
         }
         assert_that(stats, equal_to([expected]))
+
+
+def test_packed_list_combine_keeps_every_element_through_compact_and_merge():
+    fn = transforms.PackedListFn()
+    packed = fn.compact(fn.add_input(fn.add_input(fn.create_accumulator(), ("a", 1)), ("b", 2)))
+    assert packed[0] == [] and len(packed[1]) == 1  # what leaves the worker: one blob
+    loose = fn.add_input(fn.create_accumulator(), b"raw bytes")
+    merged = fn.merge_accumulators([packed, loose, fn.compact(fn.create_accumulator())])
+    assert sorted(map(repr, fn.extract_output(merged))) == sorted(map(repr, [("a", 1), ("b", 2), b"raw bytes"]))
+
+
+def test_packed_list_groups_per_key_in_a_pipeline():
+    with TestPipeline() as p:
+        grouped = (
+            p
+            | beam.Create([(k % 3, k) for k in range(100)])
+            | beam.CombinePerKey(transforms.PackedListFn())
+            | beam.MapTuple(lambda key, values: (key, sorted(values)))
+        )
+        assert_that(grouped, equal_to([(r, list(range(r, 100, 3))) for r in range(3)]))
