@@ -173,6 +173,7 @@ def run_pipeline(
 
     started, started_at = time.monotonic(), time.time()
     common.memoize_dofn_specs()
+    common.memoize_option_views()
     in_pipeline = manifest_in_pipeline(args, beam_args)
     with beam.Pipeline(options=options) as pipeline:
         summary = build(pipeline)

@@ -239,6 +239,40 @@ def _exit_now() -> None:
     os._exit(1 if _worker_failed else 0)
 
 
+def memoize_option_views() -> None:
+    """Make `PipelineOptions.view_as(cls)` return one view per options object and class.
+
+    Beam asks for a view of the pipeline's options (TypeOptions, StandardOptions, ...) ~1,700 times
+    while building ingest's graph, and every view parses the command line again with a new argparse
+    parser holding every Beam option: ~1.3 s of the launcher's start. A view keeps no state of its own
+    (its values live in the options' shared `_all_options`, which is why views see each other's
+    changes), so one view per class answers the same. Kept weakly per options object.
+    """
+    import weakref
+
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    original = PipelineOptions.view_as
+    if getattr(original, "memoized", False):
+        return
+    cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    def view_as(self, cls):
+        try:
+            views = cache.setdefault(self, {})
+        except TypeError:  # an options object that cannot be weakly referenced
+            return original(self, cls)
+        flags = tuple(self._flags) if self._flags is not None else None
+        key = (cls, flags)  # the flags, too: a view is parsed from them
+        if key not in views:
+            views[key] = original(self, cls)
+        return views[key]
+
+    view_as.memoized = True
+    view_as.__doc__ = original.__doc__
+    PipelineOptions.view_as = view_as
+
+
 def memoize_dofn_specs() -> None:
     """Make Beam compute each DoFn's state and timer specs once per DoFn object, not once per question.
 

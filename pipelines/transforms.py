@@ -624,7 +624,7 @@ def _text_stats() -> dict[str, Any]:
 def _add_text(stats: dict[str, Any], text: str, ids: list[int]) -> None:
     stats["chars"] += len(text)  # cleaned characters: bits per character divide by these
     stats["tokens"] += len(ids)
-    stats["oov"] += sum(1 for i in ids if i == names.OOV_ID)
+    stats["oov"] += ids.count(names.OOV_ID)  # list.count: a C loop, ~10x the generator's speed
     stats["lengths"][len(ids)] += 1
 
 
