@@ -37,7 +37,7 @@ def _format_input_row(row: tuple) -> str:
     return "\t".join(str(v) for v in row) + "\n"
 
 
-class _InputPartsDoFn(beam.DoFn):
+class InputPartsDoFn(beam.DoFn):
     """(path, sha256, bytes[, encoding, confidence]) -> (part file, rows) per sorted part file written.
 
     A part holds one JSON list per line, sorted as tuples: `merge_input_parts` merges the parts
@@ -110,11 +110,7 @@ def merge_input_parts(parts: list[tuple[str, int]], path: str, parts_dir: str) -
         for row in _merged(paths):
             handle.write(_format_input_row(row).encode("utf-8"))
             count += 1
-    if written:
-        FileSystems.delete(written)
-    if FileSystems.exists(parts_dir):
-        FileSystems.delete([parts_dir])
-    return path, count
+    return spill.delete_spills((path, count), [(part, None) for part in written], parts_dir)
 
 
 def read_input_encodings(output_dir: str) -> dict[str, dict[str, Any]]:
@@ -141,7 +137,7 @@ class WriteInputList(beam.PTransform):
         parts_dir = spill.new_spill_dir(self.parts_prefix)
         return (
             inputs
-            | "WriteParts" >> beam.ParDo(_InputPartsDoFn(parts_dir))
+            | "WriteParts" >> beam.ParDo(InputPartsDoFn(parts_dir))
             | "ListParts" >> beam.combiners.ToList()
             | "MergeParts" >> beam.Map(merge_input_parts, self.path, parts_dir)
         )

@@ -26,7 +26,7 @@ def test_merge_of_parts_in_rounds_equals_sorting_all_rows(tmp_path, monkeypatch)
     parts_dir = tmp_path / "inputs-spill-x"
     parts = []
     for index in range(4):
-        writer = runs._InputPartsDoFn(str(parts_dir), rows_per_part=10)
+        writer = runs.InputPartsDoFn(str(parts_dir), rows_per_part=10)
         writer.start_bundle()
         for row in ROWS[index::4] + [(f"z/{index}-{k}.txt", "ee", k) for k in range(3)]:
             assert list(writer.process(row)) == []
