@@ -29,6 +29,7 @@ import gzip
 import json
 import shlex
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -98,6 +99,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--train_repeats", type=int, default=None, help="Runs per training input arm (default: 4, --quick: 1)."
     )
     parser.add_argument(
+        "--ingest_repeats",
+        type=int,
+        default=None,
+        help="Paired runs (pipeline, plain loop) of ingest at the smallest and the full scale; ratios and peaks "
+        "are their medians (default: 3, --quick: 1).",
+    )
+    parser.add_argument(
         "--scales",
         default=None,
         help="Corpus shares for the growth figures, comma-separated 1/n (default: 1/4,1/2,1; --quick: 1, no growth figures).",
@@ -134,6 +142,9 @@ class Harness:
         self.scales = sorted(Fraction(s) for s in (args.scales or default_scales).split(","))
         if self.scales[-1] != 1 or any(s <= 0 or s > 1 for s in self.scales):
             raise SystemExit("--scales must be shares in (0, 1] and include 1")
+        self.ingest_repeats = args.ingest_repeats or (1 if args.quick else 3)
+        if self.ingest_repeats < 1:
+            raise SystemExit("--ingest_repeats must be at least 1")
         self.commands: list[dict] = []
 
     def run(self, step: str, command: list[str]) -> dict:
@@ -249,22 +260,36 @@ def tft_unavailable_reason(h: Harness) -> str | None:
     return None
 
 
+def median_run(runs: list[dict]) -> dict:
+    """Repeats of one command as one run: the median wall, CPU and peak PSS (each on its own)."""
+    medians = {key: statistics.median(run[key] for run in runs) for key in ("wall_s", "cpu_s", "peak_pss_mb")}
+    return {**runs[0], **medians, "repeats": len(runs)}
+
+
+def paired_ratio(runs: list[dict], references: list[dict], key: str) -> float:
+    """Median of run[key] / reference[key] over runs made back to back (run i, then reference i)."""
+    return statistics.median(run[key] / reference[key] for run, reference in zip(runs, references, strict=True))
+
+
 def bench_ingest(h: Harness, subsets: dict[Fraction, Path], sizes: dict[Fraction, dict]) -> dict:
     """Ingest against two independent references (a plain loop without project code, tf.Transform), per scale.
 
-    Order per scale, largest first: pipeline, plain loop, tf.Transform, so each ratio compares
-    commands run minutes apart. The project-code loop (`bench.baselines ingest-loop`) runs once on
-    the full corpus, as a check that it writes the same records, not as a reference for speed.
+    Order per scale, largest first: pipeline and plain loop in pairs (`--ingest_repeats` pairs at the
+    smallest and the full scale, one in between), then tf.Transform, so each ratio compares commands
+    run minutes apart. This machine's speed drifts by 10-20 % between minutes, so the wall and CPU
+    ratios are medians of the pairs' ratios, and the memory growth uses the median peak of each scale
+    (a peak is a short spike). The project-code loop (`bench.baselines ingest-loop`) runs once on the
+    full corpus, as a check that it writes the same records, not as a reference for speed.
     """
     full = subsets[Fraction(1)]
     out = h.work / "ingest"
-    pipeline_runs: dict[Fraction, dict] = {}
-    plain_runs: dict[Fraction, dict] = {}
+    pipeline_tries: dict[Fraction, list[dict]] = {}
+    plain_tries: dict[Fraction, list[dict]] = {}
     tft_runs: dict[Fraction, dict] = {}
     manifests: dict[Fraction, dict] = {}
     tft_reason = tft_unavailable_reason(h)
 
-    def pipeline(scale: Fraction) -> None:
+    def pipeline(scale: Fraction, step: str) -> None:
         target = out / f"pipeline_{corpus.scale_name(scale)}"
         command = h.py(
             "pipelines.ingest",
@@ -275,10 +300,10 @@ def bench_ingest(h: Harness, subsets: dict[Fraction, Path], sizes: dict[Fraction
             "--overwrite",
             *h.beam_flags,
         )
-        pipeline_runs[scale] = h.run(f"ingest_pipeline_{corpus.scale_name(scale)}", command)
+        pipeline_tries.setdefault(scale, []).append(h.run(f"ingest_pipeline_{step}", command))
         manifests[scale] = json.loads((target / "manifest.json").read_text())
 
-    def plain(scale: Fraction) -> None:
+    def plain(scale: Fraction, step: str) -> None:
         name = corpus.scale_name(scale)
         result_json = out / f"plain_{name}_result.json"
         command = h.py(
@@ -290,7 +315,8 @@ def bench_ingest(h: Harness, subsets: dict[Fraction, Path], sizes: dict[Fraction
             "--result_json",
             str(result_json),
         )
-        plain_runs[scale] = {**h.run(f"ingest_plain_{name}", command), **json.loads(result_json.read_text())}
+        run = {**h.run(f"ingest_plain_{step}", command), **json.loads(result_json.read_text())}
+        plain_tries.setdefault(scale, []).append(run)
 
     def tft(scale: Fraction) -> None:
         name = corpus.scale_name(scale)
@@ -302,8 +328,11 @@ def bench_ingest(h: Harness, subsets: dict[Fraction, Path], sizes: dict[Fraction
         tft_runs[scale] = {**h.run(f"ingest_tft_{name}", command), **json.loads(result_json.read_text())}
 
     for scale in reversed(h.scales):
-        pipeline(scale)
-        plain(scale)
+        repeats = h.ingest_repeats if scale in (h.scales[0], h.scales[-1]) else 1
+        for attempt in range(repeats):
+            step = corpus.scale_name(scale) + (f"_r{attempt + 1}" if attempt else "")
+            pipeline(scale, step)
+            plain(scale, step)
         if tft_reason is None:
             try:
                 tft(scale)
@@ -322,6 +351,16 @@ def bench_ingest(h: Harness, subsets: dict[Fraction, Path], sizes: dict[Fraction
             )  # fmt: skip
             loop_result = json.loads(loop_json.read_text())
 
+    pipeline_runs = {scale: median_run(runs) for scale, runs in pipeline_tries.items()}
+    plain_runs = {scale: median_run(runs) for scale, runs in plain_tries.items()}
+    wall_ratios = {s: paired_ratio(pipeline_tries[s], plain_tries[s], "wall_s") for s in sorted(plain_tries)}
+    cpu_ratios = {s: paired_ratio(pipeline_tries[s], plain_tries[s], "cpu_s") for s in sorted(plain_tries)}
+    pairs_note = ""
+    if len(pipeline_tries[Fraction(1)]) > 1:
+        pairs = zip(pipeline_tries[Fraction(1)], plain_tries[Fraction(1)], strict=True)
+        pairs_note = "; x1 pairs: " + ", ".join(
+            f"{p['wall_s']:.1f}/{q['wall_s']:.1f} s = {p['wall_s'] / q['wall_s']:.2f}" for p, q in pairs
+        )
     pipe = pipeline_runs[Fraction(1)]
     manifest = manifests[Fraction(1)]
     same = same_tfrecords(out / "pipeline_x1", out / "loop")
@@ -335,30 +374,26 @@ def bench_ingest(h: Harness, subsets: dict[Fraction, Path], sizes: dict[Fraction
             "wall time, pipeline / independent plain loop (no project code)",
             f"{pipe['wall_s']:.1f} s",
             f"{reference['wall_s']:.1f} s",
-            pipe["wall_s"] / reference["wall_s"],
+            wall_ratios[Fraction(1)],
             f"<= {GOAL_INGEST_WALL_RATIO}",
             GOAL_INGEST_WALL_RATIO,
             higher=False,
-            note="bench/plain_ingest.py: one process, stdlib + TensorFlow only; per scale: "
-            + ", ".join(
-                f"{corpus.scale_name(s)} {pipeline_runs[s]['wall_s'] / plain_runs[s]['wall_s']:.2f}"
-                for s in sorted(plain_runs)
-            ),
+            note="bench/plain_ingest.py: one process, stdlib + TensorFlow only; medians of "
+            f"{len(pipeline_tries[Fraction(1)])} back-to-back pairs at x1; per scale: "
+            + ", ".join(f"{corpus.scale_name(s)} {r:.2f}" for s, r in wall_ratios.items())
+            + pairs_note,
         ),
         figure(
             "ingest",
             "CPU time, pipeline (all processes) / independent plain loop",
             f"{pipe['cpu_s']:.0f} s",
             f"{reference['cpu_s']:.0f} s",
-            pipe["cpu_s"] / reference["cpu_s"],
+            cpu_ratios[Fraction(1)],
             f"<= {GOAL_INGEST_CPU_RATIO}",
             GOAL_INGEST_CPU_RATIO,
             higher=False,
-            note="per scale: "
-            + ", ".join(
-                f"{corpus.scale_name(s)} {pipeline_runs[s]['cpu_s'] / plain_runs[s]['cpu_s']:.2f}"
-                for s in sorted(plain_runs)
-            ),
+            note="medians of the pairs' ratios; per scale: "
+            + ", ".join(f"{corpus.scale_name(s)} {r:.2f}" for s, r in cpu_ratios.items()),
         ),
     ]
     if tft_reason is None:
@@ -404,7 +439,12 @@ def bench_ingest(h: Harness, subsets: dict[Fraction, Path], sizes: dict[Fraction
             GOAL_MEMORY_GROWTH,
             higher=False,
             note="pipeline peak PSS of all processes at "
-            + ", ".join(corpus.scale_name(s / min(pipeline_runs)) for s in sorted(pipeline_runs)),
+            + ", ".join(corpus.scale_name(s / min(pipeline_runs)) for s in sorted(pipeline_runs))
+            + "; the median of each scale's runs: "
+            + ", ".join(
+                corpus.scale_name(s / min(pipeline_runs)) + " " + "/".join(f"{r['peak_pss_mb']:.0f}" for r in runs)
+                for s, runs in sorted(pipeline_tries.items())
+            ),
         ),
         figure(
             "ingest",

@@ -108,3 +108,17 @@ def test_tf_transform_reference_reports_why_it_is_unavailable(tmp_path):
     assert bench_run.tft_unavailable_reason(bench_run.Harness(args)).startswith("skipped in --quick")
     args = bench_run.build_parser().parse_args(["--no_tft", "--work_dir", str(tmp_path)])
     assert bench_run.tft_unavailable_reason(bench_run.Harness(args)) == "skipped (--no_tft)"
+
+
+def test_repeated_runs_are_summarised_by_medians_of_back_to_back_pairs():
+    runs = [{"wall_s": 60.0, "cpu_s": 90.0, "peak_pss_mb": 1900.0, "step": "a"},
+            {"wall_s": 74.0, "cpu_s": 108.0, "peak_pss_mb": 1907.0, "step": "b"},
+            {"wall_s": 74.0, "cpu_s": 109.0, "peak_pss_mb": 1903.0, "step": "c"}]  # fmt: skip
+    references = [{"wall_s": 62.5}, {"wall_s": 65.0}, {"wall_s": 61.0}]
+    summary = bench_run.median_run(runs)
+    assert (summary["wall_s"], summary["cpu_s"], summary["peak_pss_mb"], summary["repeats"]) == (74.0, 108.0, 1903.0, 3)
+    # Each run is compared with the reference run right after it, not with the median reference:
+    # 60/62.5 = 0.96, 74/65 = 1.138, 74/61 = 1.213 -> 1.138 (the ratio of the medians would be 74/62.5 = 1.184).
+    assert bench_run.paired_ratio(runs, references, "wall_s") == pytest.approx(74 / 65)
+    with pytest.raises(ValueError):
+        bench_run.paired_ratio(runs, references[:2], "wall_s")
