@@ -352,6 +352,7 @@ def keep_first_of_text(item):
 
 
 DEDUPE_BUCKETS = 256  # hash buckets the dedupe keys travel in
+PACK_EVERY = 64  # elements per blob while a PackedListFn accumulator fills (<= 256 x 64 tuples per bundle)
 
 
 class PackedListFn(beam.CombineFn):
@@ -367,7 +368,11 @@ class PackedListFn(beam.CombineFn):
         return [], []
 
     def add_input(self, accumulator, element):
-        accumulator[0].append(element)
+        elements, blobs = accumulator
+        elements.append(element)
+        if len(elements) >= PACK_EVERY:  # packed as it fills: a bundle's keys are not all held as tuples
+            blobs.append(pickle.dumps(elements, protocol=pickle.HIGHEST_PROTOCOL))
+            return [], blobs
         return accumulator
 
     def merge_accumulators(self, accumulators):

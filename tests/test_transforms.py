@@ -201,6 +201,17 @@ def test_packed_list_combine_keeps_every_element_through_compact_and_merge():
     assert sorted(map(repr, fn.extract_output(merged))) == sorted(map(repr, [("a", 1), ("b", 2), b"raw bytes"]))
 
 
+def test_packed_list_packs_while_it_fills():
+    fn = transforms.PackedListFn()
+    accumulator = fn.create_accumulator()
+    for n in range(2 * transforms.PACK_EVERY + 5):
+        accumulator = fn.add_input(accumulator, ("key", n))
+    elements, blobs = accumulator
+    assert len(elements) == 5 and len(blobs) == 2  # never more than PACK_EVERY elements held as objects
+    output = fn.extract_output(fn.merge_accumulators([fn.compact(accumulator), fn.create_accumulator()]))
+    assert sorted(output) == [("key", n) for n in range(2 * transforms.PACK_EVERY + 5)]
+
+
 def test_packed_list_groups_per_key_in_a_pipeline():
     with TestPipeline() as p:
         grouped = (
