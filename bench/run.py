@@ -440,7 +440,7 @@ def bench_ingest(h: Harness, subsets: dict[Fraction, Path], sizes: dict[Fraction
             higher=False,
             note="pipeline peak PSS of all processes at "
             + ", ".join(corpus.scale_name(s / min(pipeline_runs)) for s in sorted(pipeline_runs))
-            + "; the median of each scale's runs: "
+            + "; each scale's runs (its median is used): "
             + ", ".join(
                 corpus.scale_name(s / min(pipeline_runs)) + " " + "/".join(f"{r['peak_pss_mb']:.0f}" for r in runs)
                 for s, runs in sorted(pipeline_tries.items())

@@ -358,10 +358,10 @@ PACK_EVERY = 64  # elements per blob while a PackedListFn accumulator fills (<= 
 class PackedListFn(beam.CombineFn):
     """Elements -> one list of them, in no particular order (like ToListCombineFn).
 
-    An accumulator leaves a worker packed (`compact`): its elements pickled into one blob. Beam's
-    local runner decodes and holds the accumulators of a grouping step until the step's next stage
-    runs; packed, that is a few bytes objects per key and bundle instead of a Python object per
-    element (aclImdb's 100k dedupe keys: ~10 MB instead of ~40). Accumulator: (elements, [blob]).
+    An accumulator is packed as it fills (every `PACK_EVERY` elements pickled into one blob) and
+    leaves a worker packed (`compact`). Beam's local runner decodes and holds the accumulators of a
+    grouping step until the step's next stage runs; packed, that is a few bytes objects per key and
+    bundle instead of a Python object per element (aclImdb's 100k dedupe keys: ~10 MB instead of ~40). Accumulator: (elements, [blob]).
     """
 
     def create_accumulator(self):
