@@ -253,9 +253,7 @@ class _CleanBatchDoFn(beam.DoFn):
         self.cleaned = Metrics.counter("clean", "records")
 
     def setup(self):
-        from textprep import preprocessing  # noqa: F401 -- TensorFlow, before the exit hook below
-
-        common.exit_fast_in_sdk_worker()
+        common.import_in_worker("textprep.preprocessing")  # TensorFlow, lean in an SDK worker
         self.progress = ProgressLog("clean")
 
     def process(self, batch: list[dict[str, Any]]):
@@ -516,6 +514,9 @@ class _CountTokensDoFn(beam.DoFn):
         self.spec = spec
         self.fields = fields
 
+    def setup(self):
+        common.import_in_worker("textprep.preprocessing")  # TensorFlow, lean in an SDK worker
+
     def process(self, batch: list[dict[str, Any]]):
         from textprep import preprocessing
 
@@ -571,9 +572,7 @@ class _ToIdsDoFn(beam.DoFn):
         self._vocab_key = None
 
     def setup(self):
-        from textprep import preprocessing  # noqa: F401 -- TensorFlow, before the exit hook below
-
-        common.exit_fast_in_sdk_worker()
+        common.import_in_worker("textprep.preprocessing")  # TensorFlow, lean in an SDK worker
         self.progress = ProgressLog("token ids")
 
     def process(self, batch: list[dict[str, Any]], vocabulary: list[tuple[str, int]]):
