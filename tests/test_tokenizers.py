@@ -117,3 +117,13 @@ def test_vocab_file_round_trips_whitespace_tokens():
     assert vocabulary_format.parse_vocabulary(text) == rows
     with pytest.raises(vocabulary_format.VocabularyError, match="not 'token<TAB>count'"):
         vocabulary_format.parse_vocabulary("[PAD]\t0\n[UNK]\t0\nbroken line\n")
+
+
+@pytest.mark.parametrize("tokenizer", ["word", "wordpiece"])
+def test_a_vocabulary_of_reserved_tokens_only_maps_every_word_to_oov(tokenizer):
+    # What a run gets when its vocabulary splits hold no text (e.g. only a val file): the ids are all
+    # [UNK] and the run's validation reports the missing training records, instead of a failed step.
+    spec = TextSpec(tokenizer=tokenizer)
+    preprocessor = TextPreprocessor(list(spec.reserved_tokens), spec=spec)
+    ids = preprocessor.ids(tf.constant(["ein hund läuft", "x"]), already_clean=True).to_list()
+    assert ids == [[names.OOV_ID] * 3, [names.OOV_ID]]

@@ -133,8 +133,11 @@ class TextPreprocessor(tf.Module):
         self.vocabulary_size = len(vocabulary)
         self._id_to_token = tf.constant(vocabulary, dtype=tf.string)
         if spec.tokenizer == "wordpiece":
+            # Reserved tokens alone do not build a trie (a run whose vocabulary splits hold no text): " " is
+            # never a word, since the tokenizer splits on whitespace first, so every word maps to [UNK].
+            trie_tokens = vocabulary if len(vocabulary) > len(reserved) else [*vocabulary, " "]
             self._wordpiece = tf_text.FastWordpieceTokenizer(
-                vocabulary,
+                trie_tokens,
                 suffix_indicator=names.WORDPIECE_SUFFIX,
                 max_bytes_per_word=100,
                 token_out_type=tf.int64,
