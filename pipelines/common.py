@@ -202,6 +202,12 @@ _SDK_WORKER_MAIN = "apache_beam.runners.worker.sdk_worker_main"
 _worker_failed = False
 
 
+def _in_sdk_worker() -> bool:
+    """Whether this process is a Beam SDK worker (`python -m apache_beam.runners.worker.sdk_worker_main`)."""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    return spec is not None and spec.name == _SDK_WORKER_MAIN
+
+
 def exit_fast_in_sdk_worker() -> None:
     """In a Beam SDK worker process, end it with os._exit once its harness has returned.
 
@@ -214,8 +220,7 @@ def exit_fast_in_sdk_worker() -> None:
     """
     import atexit
 
-    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
-    if spec is None or spec.name != _SDK_WORKER_MAIN:
+    if not _in_sdk_worker():
         return
     if not getattr(sys.excepthook, "_records_failure", False):
         previous = sys.excepthook
@@ -268,8 +273,7 @@ def import_in_worker(module: str):
     afterwards. Any other process (launcher, tests, the in-process runner, training) imports as usual.
     """
     skip = None
-    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
-    if spec is not None and spec.name == _SDK_WORKER_MAIN and "tensorflow" not in sys.modules:
+    if _in_sdk_worker() and "tensorflow" not in sys.modules:
         skip = _SkipImports(WORKER_SKIPPED_IMPORTS)
         sys.meta_path.insert(0, skip)
     try:
