@@ -47,6 +47,7 @@ import io
 import json
 import posixpath
 import re
+import zlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -760,9 +761,10 @@ def list_input_chunks(pattern: str, files_per_chunk: int = FILES_PER_CHUNK) -> I
     """`list_inputs` with the files in chunks of up to `files_per_chunk` (quarantine records one by one).
 
     The reading step spreads chunks, not single files, over the workers: one Reshuffle element per
-    chunk instead of per file. A chunk is one JSON string, ``[[path, bytes], ...]`` (`files_of_chunk`
-    reads it back): the local runner holds what a Reshuffle moves, and one string per chunk takes
-    6 MB for aclImdb's 100k files where lists of FileMetadata took ~50 MB of decoded objects.
+    chunk instead of per file. A chunk is ``[[path, bytes], ...]`` as zlib-compressed JSON
+    (`files_of_chunk` reads it back): the local runner holds what a Reshuffle moves, in a few
+    copies. For aclImdb's 100k files that is 0.3 MB compressed, 6 MB as JSON strings, ~50 MB as
+    lists of FileMetadata.
     """
     chunk: list = []
     for entry in list_inputs(pattern):
@@ -771,17 +773,23 @@ def list_input_chunks(pattern: str, files_per_chunk: int = FILES_PER_CHUNK) -> I
             continue
         chunk.append([entry.path, entry.size_in_bytes])
         if len(chunk) == files_per_chunk:
-            yield json.dumps(chunk)
+            yield _pack_chunk(chunk)
             chunk = []
     if chunk:
-        yield json.dumps(chunk)
+        yield _pack_chunk(chunk)
 
 
-def files_of_chunk(chunk: str) -> Iterator[Any]:
+def _pack_chunk(chunk: list) -> bytes:
+    # Level 1: the paths share long prefixes, so even the fastest level shrinks a chunk ~20x (~0.2 ms).
+    # json.dumps escapes every non-ASCII character (lone surrogates of undecodable names too): ASCII.
+    return zlib.compress(json.dumps(chunk).encode("ascii"), 1)
+
+
+def files_of_chunk(chunk: bytes) -> Iterator[Any]:
     """A chunk of `list_input_chunks` -> its FileMetadata, in order."""
     from apache_beam.io.filesystem import FileMetadata
 
-    for path, size in json.loads(chunk):
+    for path, size in json.loads(zlib.decompress(chunk)):
         yield FileMetadata(path, size)
 
 

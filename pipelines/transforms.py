@@ -14,6 +14,7 @@ import logging
 import pickle
 import re
 import time
+import zlib
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -353,13 +354,24 @@ DEDUPE_BUCKETS = 256  # hash buckets the dedupe keys travel in
 PACK_EVERY = 64  # elements per blob while a PackedListFn accumulator fills (<= 256 x 64 tuples per bundle)
 
 
+def _pack(elements: list) -> bytes:
+    # zlib level 1: ~1 us per dedupe key, and keys sharing path prefixes shrink ~3x.
+    return zlib.compress(pickle.dumps(elements, protocol=pickle.HIGHEST_PROTOCOL), 1)
+
+
+def _unpack(blob: bytes) -> list:
+    return pickle.loads(zlib.decompress(blob))
+
+
 class PackedListFn(beam.CombineFn):
     """Elements -> one list of them, in no particular order (like ToListCombineFn).
 
-    An accumulator is packed as it fills (every `PACK_EVERY` elements pickled into one blob) and
-    leaves a worker packed (`compact`). Beam's local runner decodes and holds the accumulators of a
-    grouping step until the step's next stage runs; packed, that is a few bytes objects per key and
-    bundle instead of a Python object per element (aclImdb's 100k dedupe keys: ~10 MB instead of ~40). Accumulator: (elements, [blob]).
+    An accumulator is packed as it fills (every `PACK_EVERY` elements pickled and compressed into
+    one blob) and leaves a worker packed (`compact`). Beam's local runner decodes and holds the
+    accumulators of a grouping step until the step's next stage runs, and the workers hold theirs
+    to the end of a bundle; packed, that is a few bytes objects per key and bundle instead of a
+    Python object per element (aclImdb's 100k dedupe keys: ~3.6 MB instead of ~12 MB pickled and
+    ~40 MB as tuples). Accumulator: (elements, [blob]).
     """
 
     def create_accumulator(self):
@@ -369,7 +381,7 @@ class PackedListFn(beam.CombineFn):
         elements, blobs = accumulator
         elements.append(element)
         if len(elements) >= PACK_EVERY:  # packed as it fills: a bundle's keys are not all held as tuples
-            blobs.append(pickle.dumps(elements, protocol=pickle.HIGHEST_PROTOCOL))
+            blobs.append(_pack(elements))
             return [], blobs
         return accumulator
 
@@ -384,13 +396,13 @@ class PackedListFn(beam.CombineFn):
         elements, blobs = accumulator
         if not elements:
             return accumulator
-        return [], [*blobs, pickle.dumps(elements, protocol=pickle.HIGHEST_PROTOCOL)]
+        return [], [*blobs, _pack(elements)]
 
     def extract_output(self, accumulator):
         elements, blobs = accumulator
         output = list(elements)
         for blob in blobs:
-            output.extend(pickle.loads(blob))
+            output.extend(_unpack(blob))
         return output
 
 

@@ -212,7 +212,7 @@ def test_listing_travels_in_chunks_and_quarantines_one_by_one(tmp_path):
         (tmp_path / f"{name}.txt").write_text(name)
     (tmp_path / "sub.txt").mkdir()  # a directory matching the pattern
     chunks = list(sources.list_input_chunks(str(tmp_path / "*.txt"), files_per_chunk=2))
-    files = [list(sources.files_of_chunk(chunk)) for chunk in chunks if isinstance(chunk, str)]
+    files = [list(sources.files_of_chunk(chunk)) for chunk in chunks if isinstance(chunk, bytes)]
     assert [[m.path.rsplit("/", 1)[-1] for m in chunk] for chunk in files] == [
         ["a.txt", "b.txt"],
         ["c.txt", "d.txt"],
