@@ -87,3 +87,13 @@ def test_no_records_no_file(tmp_path):
             | sinks.WriteSortedShards(str(tmp_path / "e" / "data"), ".tfrecord.gz")
         )
     assert not (tmp_path / "e").exists() or list((tmp_path / "e").iterdir()) == []
+
+
+def test_a_spill_index_packs_into_bytes_and_back():
+    from pipelines import spill
+
+    index = {0: (0, 17), 3: (17, 5), 4095: (22, 2**40)}
+    packed = spill.pack_index(index)
+    assert isinstance(packed, bytes) and len(packed) == 3 * 24
+    assert spill.unpack_index(packed) == index
+    assert spill.unpack_index(spill.pack_index({})) == {}

@@ -212,6 +212,16 @@ def test_packed_list_packs_while_it_fills():
     assert sorted(output) == [("key", n) for n in range(2 * transforms.PACK_EVERY + 5)]
 
 
+def test_token_counts_merge_into_the_first_accumulator_and_leave_the_others():
+    fn = transforms.TokenCountsFn()
+    first = fn.add_input(fn.create_accumulator(), {"a": 2, "b": 1})
+    second = fn.add_input(fn.create_accumulator(), {"b": 3, "c": 1})
+    merged = fn.merge_accumulators([first, second])
+    assert merged is first and second == {"b": 3, "c": 1}
+    assert fn.extract_output(merged) == {"a": 2, "b": 4, "c": 1}
+    assert fn.merge_accumulators([]) == {}
+
+
 def test_packed_list_groups_per_key_in_a_pipeline():
     with TestPipeline() as p:
         grouped = (
