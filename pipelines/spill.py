@@ -11,7 +11,8 @@ and works on any Beam filesystem (local disk, GCS).
 
 A spill file is a run of pickled lists of (key, value): one list per hash bucket
 of the key, in bucket order, and an index of each bucket's (offset, length)
-travels with the file's path, packed into bytes (`pack_index`). Spill files are private to one pipeline run: they are
+travels with the file's path, packed into bytes (`pack_index`). Spill files are
+private to one pipeline run: they are
 written and read by this code only, under a directory named ``*-spill-<random>``
 next to the outputs, and deleted once read. A killed run leaves them behind in a directory still
 marked as a run in progress; the next run into that directory clears them (`common.prepare_output_dir`).

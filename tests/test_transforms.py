@@ -163,6 +163,13 @@ def test_build_vocabulary_and_token_ids():
         assert_that(ids, equal_to([("a", [2, 2, 3]), ("b", [names.OOV_ID, 3]), ("c", [2])]), label="ids")
 
 
+def test_build_vocabulary_of_no_records_is_the_reserved_tokens():
+    # CombineGlobally's default value: what a run whose vocabulary splits hold no text gets.
+    with TestPipeline() as p:
+        vocabulary = p | beam.Create([], reshuffle=False) | transforms.BuildVocabulary(max_size=4, min_count=1)
+        assert_that(vocabulary, equal_to([[(names.PAD_TOKEN, 0), (names.OOV_TOKEN, 0)]]))
+
+
 def test_dataset_stats():
     records = [
         {**text_record("a", "x", split="train", label=1), "token_ids": [2, 3, 1]},
