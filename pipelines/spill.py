@@ -103,7 +103,9 @@ class SpillDoFn(beam.DoFn):
         else:
             destination, kv = element
             first = self.first_bucket[destination]
-        self.pending.setdefault(first + stable_bucket(kv[0], self.buckets), []).append(kv)
+        # One bucket (SpillUntil): nothing to hash.
+        bucket = first + (stable_bucket(kv[0], self.buckets) if self.buckets > 1 else 0)
+        self.pending.setdefault(bucket, []).append(kv)
         self.pending_count += 1
         if self.pending_count >= self.spill_records:
             yield self._spill()

@@ -22,7 +22,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from pipelines import common, spill
-from pipelines.common import QUARANTINE_TAG, quarantine, stable_bucket, stable_fraction, text_fingerprint
+from pipelines.common import QUARANTINE_TAG, quarantine, stable_fraction, text_fingerprint
 from schemas import names, reasons
 from textprep import vocabulary
 from textprep.spec import TextSpec, as_spec
@@ -35,8 +35,9 @@ LOGGER = logging.getLogger("lstm_pipeline")
 
 DEFAULT_MAX_CHARS = 100_000  # raw characters; the longest IMDB review has ~14k
 # Batches for the TensorFlow text ops: big enough to amortise op dispatch,
-# small enough to keep a worker's memory flat.
-MIN_BATCH = 32
+# small enough to keep a worker's memory flat. Fixed-size (a bundle's last batch is smaller):
+# BatchElements' adaptive sizing starts at a few dozen texts and fits a regression of batch
+# times on every batch, ~1 CPU-second over aclImdb's three batched passes, to end at this size anyway.
 MAX_BATCH = 512
 
 
@@ -296,7 +297,7 @@ class CleanText(beam.PTransform):
     def expand(self, records):
         return (
             records
-            | "Batch" >> beam.BatchElements(min_batch_size=MIN_BATCH, max_batch_size=MAX_BATCH)
+            | "Batch" >> beam.BatchElements(min_batch_size=MAX_BATCH, max_batch_size=MAX_BATCH)
             | "Clean" >> beam.ParDo(_CleanBatchDoFn(self.spec, self.field)).with_outputs(QUARANTINE_TAG, main="records")
         )
 
@@ -352,6 +353,19 @@ def keep_first_of_text(item):
 
 DEDUPE_BUCKETS = 256  # hash buckets the dedupe keys travel in
 PACK_EVERY = 64  # elements per blob while a PackedListFn accumulator fills (<= 256 x 64 tuples per bundle)
+
+
+# The buckets only group keys (every key of one id, or of one text, lands in one bucket), so any
+# fixed function of the id or digest gives the same decisions; these avoid a sha256 per key.
+def keyed_by_id_bucket(record: dict[str, Any]) -> tuple[int, tuple]:
+    """TextRecord -> (bucket of its id, its `dedupe_key`)."""
+    key = dedupe_key(record)
+    return zlib.crc32(key[0].encode("utf-8", "surrogatepass")) % DEDUPE_BUCKETS, key
+
+
+def text_bucket(key: tuple) -> int:
+    """A dedupe key's bucket by text: its fingerprint is hex digits of sha256 already."""
+    return int(key[3][:6], 16) % DEDUPE_BUCKETS
 
 
 def _pack(elements: list) -> bytes:
@@ -456,15 +470,14 @@ class DropDuplicates(beam.PTransform):
         # instead of 2 x 100k keys (PackedListFn).
         by_id = (
             records
-            | "DedupeKey" >> beam.Map(dedupe_key)
-            | "KeyById" >> beam.Map(lambda key: (stable_bucket(key[0], DEDUPE_BUCKETS), key))
+            | "KeyById" >> beam.Map(keyed_by_id_bucket)
             | "GroupById" >> beam.CombinePerKey(PackedListFn())
             | "OnePerId"
             >> beam.FlatMap(lambda item: _each_group(item, 0, keep_first_of_id)).with_outputs("drops", main="kept")
         )
         text_drops = (
             by_id.kept
-            | "KeyByText" >> beam.Map(lambda key: (stable_bucket(key[3], DEDUPE_BUCKETS), key))
+            | "KeyByText" >> beam.Map(lambda key: (text_bucket(key), key))
             | "GroupByText" >> beam.CombinePerKey(PackedListFn())
             | "OnePerText" >> beam.FlatMap(lambda item: _each_group(item, 3, keep_first_of_text))
         )
@@ -502,7 +515,7 @@ def assign_split(record: dict[str, Any], validation_fraction: float, test_fracti
 
 
 class TokenCountsFn(beam.CombineFn):
-    """Combines {token: count} dicts (one per batch) into one Counter."""
+    """Combines {token: count} dicts (one per batch; tokens as UTF-8 bytes) into one Counter."""
 
     def create_accumulator(self):
         return collections.Counter()
@@ -537,13 +550,17 @@ class _CountTokensDoFn(beam.DoFn):
     def process(self, batch: list[dict[str, Any]]):
         from textprep import preprocessing
 
-        yield preprocessing.count_tokens_batch([record[f] for record in batch for f in self.fields], self.spec)
+        texts = [record[f] for record in batch for f in self.fields]
+        yield preprocessing.count_token_bytes_batch(texts, self.spec)  # {token as UTF-8 bytes: count}
 
 
-def choose_vocabulary(counts: dict[str, int], spec: TextSpec, max_size: int, min_count: int) -> list[tuple[str, int]]:
+def choose_vocabulary(
+    counts: dict[str, int] | dict[bytes, int], spec: TextSpec, max_size: int, min_count: int
+) -> list[tuple[str, int]]:
     """Token counts of the training side -> [(token, count)] in id order (WordPiece: pieces learned from words)."""
     if spec.tokenizer == "wordpiece":
-        return vocabulary.learn_wordpiece(counts, max_size, min_count, spec.reserved_tokens)
+        words = {token.decode("utf-8") if isinstance(token, bytes) else token: n for token, n in counts.items()}
+        return vocabulary.learn_wordpiece(words, max_size, min_count, spec.reserved_tokens)
     return vocabulary.top_k_vocabulary(counts, max_size, min_count, spec.reserved_tokens)
 
 
@@ -592,7 +609,7 @@ class BuildVocabulary(beam.PTransform):
     def expand(self, records):
         return (
             records
-            | "Batch" >> beam.BatchElements(min_batch_size=MIN_BATCH, max_batch_size=MAX_BATCH)
+            | "Batch" >> beam.BatchElements(min_batch_size=MAX_BATCH, max_batch_size=MAX_BATCH)
             | "CountBatch" >> beam.ParDo(_CountTokensDoFn(self.spec, self.fields))
             | "Choose" >> beam.CombineGlobally(VocabularyFn(self.spec, self.max_size, self.min_count))
         )
@@ -648,7 +665,7 @@ class ToTokenIds(beam.PTransform):
     def expand(self, records):
         return (
             records
-            | "Batch" >> beam.BatchElements(min_batch_size=MIN_BATCH, max_batch_size=MAX_BATCH)
+            | "Batch" >> beam.BatchElements(min_batch_size=MAX_BATCH, max_batch_size=MAX_BATCH)
             | "Lookup"
             >> beam.ParDo(
                 _ToIdsDoFn(self.spec, self.field, self.ids_key), vocabulary=beam.pvalue.AsSingleton(self.vocabulary)

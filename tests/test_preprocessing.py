@@ -87,6 +87,15 @@ def test_count_tokens_batch():
     assert preprocessing.count_tokens_batch(["a b a", "b c"]) == {"a": 2, "b": 2, "c": 1}
 
 
+def test_token_counts_as_bytes_are_the_counts_as_str_encoded():
+    texts = ["naïve café, naïve!", "日本 映画 日本", "", "a b a"]
+    as_str = preprocessing.count_tokens_batch(texts)
+    as_bytes = preprocessing.count_token_bytes_batch(texts)
+    assert as_bytes == {token.encode("utf-8"): count for token, count in as_str.items()}
+    assert all(type(count) is int for count in as_bytes.values())
+    assert preprocessing.count_token_bytes_batch([]) == {}
+
+
 def test_lookup_reserved_ids_and_oov():
     vocabulary = [*names.RESERVED_TOKENS, "good", "film"]
     lookup = preprocessing.CompiledLookup(vocabulary)

@@ -149,6 +149,32 @@ def test_top_k_vocabulary_order_and_min_count():
         transforms.top_k_vocabulary({}, max_size=2, min_count=1)
 
 
+def test_top_k_vocabulary_of_bytes_keys_is_that_of_str_keys():
+    """Ingest counts UTF-8 bytes: byte order must break ties as str's code-point order does."""
+    import random
+
+    rng = random.Random(0)
+    alphabet = ["a", "z", "é", "ß", "日", "本", "😀", "[UNK]", "[PAD]", "\u00ff", "ÿ", "Ā"]
+    for _ in range(50):
+        counts = {"".join(rng.choices(alphabet, k=rng.randint(1, 3))): rng.choice([1, 2, 2, 3, 5]) for _ in range(40)}
+        max_size, min_count = rng.choice([3, 8, 20, 60]), rng.choice([1, 2])
+        encoded = {token.encode("utf-8"): count for token, count in counts.items()}
+        expected = transforms.top_k_vocabulary(counts, max_size, min_count)
+        assert transforms.top_k_vocabulary(encoded, max_size, min_count) == expected
+        assert all(type(token) is str for token, _ in expected)
+
+
+def test_dedupe_buckets_depend_only_on_the_id_or_the_text():
+    record = text_record("doc/1", "same words")
+    other = {**text_record("doc/1", "other words"), "source": "elsewhere"}
+    bucket, key = transforms.keyed_by_id_bucket(record)
+    assert 0 <= bucket < transforms.DEDUPE_BUCKETS and key == transforms.dedupe_key(record)
+    assert transforms.keyed_by_id_bucket(other)[0] == bucket  # a shared id meets in one bucket
+    same_text = transforms.dedupe_key(text_record("doc/2", "same words"))
+    assert transforms.text_bucket(same_text) == transforms.text_bucket(key)  # a shared text meets in one bucket
+    assert len({transforms.keyed_by_id_bucket(text_record(f"id{i}", "x"))[0] for i in range(2000)}) > 200
+
+
 def test_build_vocabulary_and_token_ids():
     records = [text_record("a", "good good film"), text_record("b", "bad film"), text_record("c", "good")]
     with TestPipeline() as p:

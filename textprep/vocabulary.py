@@ -14,7 +14,7 @@ callers read and write the text with their own file system layer.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from schemas import names
 
@@ -56,19 +56,27 @@ def reserved_prefix(tokens: Sequence[str]) -> tuple[str, ...]:
 
 
 def top_k_vocabulary(
-    counts: dict[str, int], max_size: int, min_count: int, reserved_tokens: Sequence[str] = names.RESERVED_TOKENS
+    counts: Mapping[str, int] | Mapping[bytes, int],
+    max_size: int,
+    min_count: int,
+    reserved_tokens: Sequence[str] = names.RESERVED_TOKENS,
 ) -> list[tuple[str, int]]:
     """[(token, count)] in id order: reserved tokens, then by count desc, token asc.
 
     `max_size` counts the reserved tokens; ties are broken by token so the
-    vocabulary is the same on every run.
+    vocabulary is the same on every run. `counts` may be keyed by str or by UTF-8 bytes
+    (ingest counts bytes and decodes only the tokens kept): UTF-8's byte order is the
+    code-point order of str, so both give the same vocabulary, as str.
     """
     reserved = tuple(reserved_tokens)
     if max_size <= len(reserved):
         raise ValueError(f"vocabulary size must exceed {len(reserved)}, got {max_size}")
-    eligible = ((token, count) for token, count in counts.items() if count >= min_count and token not in reserved)
+    skipped = {*reserved, *(token.encode("utf-8") for token in reserved)}
+    eligible = ((token, count) for token, count in counts.items() if count >= min_count and token not in skipped)
     words = heapq.nsmallest(max_size - len(reserved), eligible, key=lambda tc: (-tc[1], tc[0]))
-    return [(token, 0) for token in reserved] + words
+    return [(token, 0) for token in reserved] + [
+        (token.decode("utf-8") if isinstance(token, bytes) else token, count) for token, count in words
+    ]
 
 
 def learn_wordpiece(
