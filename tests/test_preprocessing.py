@@ -89,10 +89,11 @@ def test_count_tokens_batch():
 
 def test_token_counts_as_bytes_are_the_counts_as_str_encoded():
     texts = ["naïve café, naïve!", "日本 映画 日本", "", "a b a"]
-    as_str = preprocessing.count_tokens_batch(texts)
+    expected = {"naïve": 2, "café": 1, ",": 1, "!": 1, "日本": 2, "映画": 1, "a": 2, "b": 1}
     as_bytes = preprocessing.count_token_bytes_batch(texts)
-    assert as_bytes == {token.encode("utf-8"): count for token, count in as_str.items()}
+    assert as_bytes == {token.encode("utf-8"): count for token, count in expected.items()}
     assert all(type(count) is int for count in as_bytes.values())
+    assert preprocessing.count_tokens_batch(texts) == expected
     assert preprocessing.count_token_bytes_batch([]) == {}
 
 

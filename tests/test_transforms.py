@@ -164,6 +164,16 @@ def test_top_k_vocabulary_of_bytes_keys_is_that_of_str_keys():
         assert all(type(token) is str for token, _ in expected)
 
 
+def test_wordpiece_of_bytes_keys_is_that_of_str_keys():
+    from textprep import vocabulary
+
+    counts = {"naïve": 5, "café": 4, "cafés": 3, "film": 6, "films": 2, "日本": 2, "a": 1}
+    encoded = {token.encode("utf-8"): count for token, count in counts.items()}
+    expected = vocabulary.learn_wordpiece(counts, 40, 2, names.RESERVED_TOKENS)
+    assert vocabulary.learn_wordpiece(encoded, 40, 2, names.RESERVED_TOKENS) == expected
+    assert len(expected) > len(names.RESERVED_TOKENS) and all(type(piece) is str for piece, _ in expected)
+
+
 def test_dedupe_buckets_depend_only_on_the_id_or_the_text():
     record = text_record("doc/1", "same words")
     other = {**text_record("doc/1", "other words"), "source": "elsewhere"}

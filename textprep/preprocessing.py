@@ -360,28 +360,20 @@ def count_tokens_batch(cleaned: Sequence[str], spec: TextSpec | bool = True) -> 
 
     For WordPiece these are word counts: the input of the WordPiece learner (textprep.vocabulary).
     """
-    unique, counts = unique_token_counts(cleaned, spec)
-    return {token.decode("utf-8"): int(count) for token, count in zip(unique.numpy(), counts.numpy(), strict=True)}
-
-
-def unique_token_counts(cleaned: Sequence[str], spec: TextSpec | bool = True) -> tuple[tf.Tensor, tf.Tensor]:
-    """The distinct tokens of a batch of cleaned strings and their counts: (string [n], int64 [n])."""
-    if not cleaned:
-        return tf.constant([], tf.string), tf.constant([], tf.int64)
-    _, tokenize = _compiled(as_spec(spec))
-    flat = tokenize(tf.constant(list(cleaned), tf.string)).flat_values
-    unique, _, counts = tf.unique_with_counts(flat, out_idx=tf.int64)
-    return unique, counts
+    return {token.decode("utf-8"): count for token, count in count_token_bytes_batch(cleaned, spec).items()}
 
 
 def count_token_bytes_batch(cleaned: Sequence[str], spec: TextSpec | bool = True) -> dict[bytes, int]:
     """`count_tokens_batch` with the tokens left as UTF-8 bytes, for ingest's vocabulary counts.
 
     No decode and no int() per token in Python (the dict is built from two lists in C), and a bytes
-    key is ~16 bytes smaller than a str; `textprep.vocabulary.top_k_vocabulary` decodes only the
-    tokens it keeps.
+    key is ~16 bytes smaller than a str; `textprep.vocabulary` decodes only the tokens it keeps.
     """
-    unique, counts = unique_token_counts(cleaned, spec)
+    if not cleaned:
+        return {}
+    _, tokenize = _compiled(as_spec(spec))
+    flat = tokenize(tf.constant(list(cleaned), tf.string)).flat_values
+    unique, _, counts = tf.unique_with_counts(flat)
     return dict(zip(unique.numpy().tolist(), counts.numpy().tolist(), strict=True))
 
 

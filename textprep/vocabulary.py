@@ -74,15 +74,19 @@ def top_k_vocabulary(
     skipped = {*reserved, *(token.encode("utf-8") for token in reserved)}
     eligible = ((token, count) for token, count in counts.items() if count >= min_count and token not in skipped)
     words = heapq.nsmallest(max_size - len(reserved), eligible, key=lambda tc: (-tc[1], tc[0]))
-    return [(token, 0) for token in reserved] + [
-        (token.decode("utf-8") if isinstance(token, bytes) else token, count) for token, count in words
-    ]
+    return [(token, 0) for token in reserved] + [(as_text(token), count) for token, count in words]
+
+
+def as_text(token: str | bytes) -> str:
+    """A counted token as str (ingest counts tokens as UTF-8 bytes)."""
+    return token.decode("utf-8") if isinstance(token, bytes) else token
 
 
 def learn_wordpiece(
-    word_counts: dict[str, int], max_size: int, min_count: int, reserved_tokens: Sequence[str]
+    word_counts: Mapping[str, int] | Mapping[bytes, int], max_size: int, min_count: int, reserved_tokens: Sequence[str]
 ) -> list[tuple[str, int]]:
-    """WordPiece vocabulary from word counts (tensorflow-text's learner), as [(piece, count)] in id order.
+    """WordPiece vocabulary from word counts (keyed by str or UTF-8 bytes; tensorflow-text's learner), as
+    [(piece, count)] in id order.
 
     The learner picks pieces; their counts are then the word counts spread over the pieces
     each word is cut into, so ids can be sorted by frequency like any other vocabulary.
@@ -93,7 +97,8 @@ def learn_wordpiece(
     from tensorflow_text.tools.wordpiece_vocab import wordpiece_tokenizer_learner_lib as learner
 
     reserved = list(reserved_tokens)
-    kept = {word: count for word, count in word_counts.items() if count >= min_count and word not in reserved}
+    counts = ((as_text(word), count) for word, count in word_counts.items())
+    kept = {word: count for word, count in counts if count >= min_count and word not in reserved}
     if not kept:
         return [(token, 0) for token in reserved]
     pieces = learner.learn(
